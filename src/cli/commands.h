@@ -1,0 +1,28 @@
+#pragma once
+
+// Subcommands of the `triplane` binary. Each Add*Command registers its subcommand, its
+// flags (bound to the component's options struct) and returns how to run it; main()
+// parses the command line, sets up logging, then runs the chosen command.
+
+#include <functional>
+
+#include "CLI/CLI.hpp"
+
+namespace triplane::cli {
+
+struct Command {
+  CLI::App* app = nullptr;   // the registered subcommand
+  std::function<int()> run;  // runs it after parsing; returns the process exit code
+};
+
+// Exit code of a subcommand that a later release fills in.
+inline constexpr int kExitNotImplemented = 2;
+
+Command AddServeCommand(CLI::App& root);
+Command AddEngineCommand(CLI::App& root);
+Command AddGatewayCommand(CLI::App& root);
+Command AddControlCommand(CLI::App& root);
+Command AddGenerateCommand(CLI::App& root);
+Command AddVersionCommand(CLI::App& root);
+
+}  // namespace triplane::cli

@@ -1,0 +1,460 @@
+// HTTP/1.1 client: each request is a coroutine on its own strand; connections are
+// pooled per host:port and reused while the server keeps them alive.
+
+#include <utility>  // Boost 1.74's Asio needs it before its own headers.
+
+#include "common/http_client.h"
+
+#include <atomic>
+#include <deque>
+#include <future>
+#include <limits>
+#include <map>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+
+#include "common/strings.h"
+#include "fmt/format.h"
+#include "absl/synchronization/mutex.h"
+#include "common/http_wire.h"
+
+namespace triplane::common {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A keep-alive connection and the bytes already read from it.
+struct PooledConnection {
+  std::unique_ptr<tcp::socket> socket;
+  Clock::time_point idle_since;
+};
+
+// Maps a failed HTTP status to the nearest absl code, for ReadSse().
+absl::Status StatusFromHttp(int status, std::string_view body) {
+  std::string message = fmt::format("HTTP {}: {}", status, body.substr(0, 2048));
+  switch (status) {
+    case 400: return absl::InvalidArgumentError(message);
+    case 401: return absl::UnauthenticatedError(message);
+    case 403: return absl::PermissionDeniedError(message);
+    case 404: return absl::NotFoundError(message);
+    case 409: return absl::AlreadyExistsError(message);
+    case 429: return absl::ResourceExhaustedError(message);
+    case 503: return absl::UnavailableError(message);
+    case 504: return absl::DeadlineExceededError(message);
+    default: return absl::UnknownError(message);
+  }
+}
+
+}  // namespace
+
+class StreamState final : public HttpStreamHandle {
+ public:
+  StreamState(HttpClientRequest request, HttpStreamCallbacks callbacks,
+              asio::any_io_executor strand, bool total_deadline)
+      : request(std::move(request)),
+        callbacks(std::move(callbacks)),
+        strand(std::move(strand)),
+        deadline(this->strand),
+        total_deadline(total_deadline) {}
+
+  void Cancel() override {
+    if (cancelled.exchange(true)) return;
+    if (auto self = shared_from_this_state()) {
+      asio::post(strand, [self] { self->CloseSocket(); });
+    }
+  }
+
+  // Runs on the strand.
+  void CloseSocket() {
+    if (socket) {
+      boost::system::error_code ec;
+      socket->shutdown(tcp::socket::shutdown_both, ec);
+      socket->close(ec);
+    }
+  }
+
+  void Done(absl::Status status) {
+    if (done_called) return;
+    done_called = true;
+    if (callbacks.on_done) callbacks.on_done(std::move(status));
+  }
+
+  std::shared_ptr<StreamState> shared_from_this_state() { return self_weak.lock(); }
+
+  HttpClientRequest request;
+  HttpStreamCallbacks callbacks;
+  asio::any_io_executor strand;
+  asio::steady_timer deadline;
+  const bool total_deadline;  // one deadline for the whole exchange, else per operation
+  std::weak_ptr<StreamState> self_weak;
+  std::atomic<bool> cancelled{false};
+  std::atomic<bool> timed_out{false};
+  std::unique_ptr<tcp::socket> socket;  // strand only
+  bool done_called = false;             // strand only
+};
+
+class HttpClient::Impl {
+ public:
+  explicit Impl(HttpClientOptions options) : options_(std::move(options)) {
+    work_.emplace(ioc_.get_executor());
+    for (int i = 0; i < std::max(1, options_.threads); ++i) {
+      threads_.emplace_back([this] { ioc_.run(); });
+    }
+  }
+
+  ~Impl() {
+    {
+      absl::MutexLock lock(&mu_);
+      pool_.clear();
+      for (auto& weak : active_) {
+        if (auto st = weak.lock()) st->Cancel();
+      }
+    }
+    work_.reset();
+    // Let cancelled requests report on_done before the threads go.
+    for (int i = 0; i < 200; ++i) {
+      {
+        absl::MutexLock lock(&mu_);
+        std::erase_if(active_, [](const auto& w) { return w.expired(); });
+        if (active_.empty()) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ioc_.stop();
+    for (auto& t : threads_) t.join();
+  }
+
+  std::shared_ptr<HttpStreamHandle> Start(HttpClientRequest request, HttpStreamCallbacks callbacks,
+                                          bool total_deadline) {
+    auto strand = asio::make_strand(ioc_);
+    auto st = std::make_shared<StreamState>(std::move(request), std::move(callbacks),
+                                            asio::any_io_executor(strand), total_deadline);
+    st->self_weak = st;
+    {
+      absl::MutexLock lock(&mu_);
+      std::erase_if(active_, [](const auto& w) { return w.expired(); });
+      active_.push_back(st);
+    }
+    asio::co_spawn(strand, Run(st), asio::detached);
+    return st;
+  }
+
+  int64_t connections_opened() const { return connections_opened_.load(); }
+  const HttpClientOptions& options() const { return options_; }
+
+ private:
+  asio::awaitable<void> Run(std::shared_ptr<StreamState> st);
+  asio::awaitable<absl::Status> Connect(StreamState& st, const HttpUrl& url);
+
+  void ArmDeadline(StreamState& st, std::chrono::milliseconds timeout) {
+    st.deadline.expires_after(timeout);
+    st.deadline.async_wait([weak = st.self_weak](boost::system::error_code ec) {
+      if (ec) return;
+      if (auto s = weak.lock()) {
+        s->timed_out = true;
+        s->CloseSocket();
+      }
+    });
+  }
+
+  std::unique_ptr<tcp::socket> TakePooled(const std::string& key) {
+    absl::MutexLock lock(&mu_);
+    auto it = pool_.find(key);
+    if (it == pool_.end()) return nullptr;
+    auto now = Clock::now();
+    while (!it->second.empty()) {
+      PooledConnection conn = std::move(it->second.back());
+      it->second.pop_back();
+      if (now - conn.idle_since < options_.idle_ttl && conn.socket->is_open()) {
+        return std::move(conn.socket);
+      }
+    }
+    return nullptr;
+  }
+
+  void ReturnToPool(const std::string& key, std::unique_ptr<tcp::socket> socket) {
+    absl::MutexLock lock(&mu_);
+    auto& idle = pool_[key];
+    if (static_cast<int>(idle.size()) < options_.max_idle_per_host) {
+      idle.push_back({std::move(socket), Clock::now()});
+    }
+  }
+
+  const HttpClientOptions options_;
+  asio::io_context ioc_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+  std::atomic<int64_t> connections_opened_{0};
+  absl::Mutex mu_;
+  std::map<std::string, std::vector<PooledConnection>> pool_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::weak_ptr<StreamState>> active_ ABSL_GUARDED_BY(mu_);
+};
+
+asio::awaitable<absl::Status> HttpClient::Impl::Connect(StreamState& st, const HttpUrl& url) {
+  boost::system::error_code ec;
+  auto socket = std::make_unique<tcp::socket>(ioc_);
+  st.socket = std::move(socket);
+  ArmDeadline(st, options_.connect_timeout);
+  std::string host = url.host == "localhost" ? "127.0.0.1" : url.host;
+  auto address = asio::ip::make_address(host, ec);
+  if (!ec) {
+    co_await st.socket->async_connect(tcp::endpoint(address, url.port),
+                                      asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    tcp::resolver resolver(st.strand);
+    auto endpoints = co_await resolver.async_resolve(
+        host, std::to_string(url.port), asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
+      co_await asio::async_connect(*st.socket, endpoints,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+  st.deadline.cancel();
+  if (ec || st.cancelled || st.timed_out) {
+    std::string where = fmt::format("{}:{}", url.host, url.port);
+    if (st.cancelled) co_return absl::CancelledError("request cancelled");
+    if (st.timed_out) co_return absl::DeadlineExceededError(fmt::format("connect to {} timed out", where));
+    co_return absl::UnavailableError(fmt::format("cannot connect to {}: {}", where, ec.message()));
+  }
+  st.socket->set_option(tcp::no_delay(true), ec);
+  connections_opened_.fetch_add(1);
+  co_return absl::OkStatus();
+}
+
+asio::awaitable<void> HttpClient::Impl::Run(std::shared_ptr<StreamState> st) {
+  std::string url_error;
+  std::optional<HttpUrl> url = ParseHttpUrl(st->request.url, &url_error);
+  if (!url) {
+    st->Done(absl::InvalidArgumentError(fmt::format("bad URL '{}': {}", st->request.url, url_error)));
+    co_return;
+  }
+  if (url->scheme != "http") {
+    st->Done(absl::UnimplementedError("https:// is not supported by this client yet"));
+    co_return;
+  }
+  const std::string key = fmt::format("{}:{}", url->host, url->port);
+  const auto timeout = st->request.timeout.value_or(options_.request_timeout);
+  const std::string_view method = HttpMethodName(st->request.method);
+  std::string head = SerializeRequestHead(method, url->target, key, st->request.headers,
+                                          st->request.body.size());
+  if (st->total_deadline) ArmDeadline(*st, timeout);
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (st->cancelled) {
+      st->Done(absl::CancelledError("request cancelled"));
+      co_return;
+    }
+    boost::system::error_code ec;
+    st->socket = TakePooled(key);
+    const bool reused = st->socket != nullptr;
+    if (!reused) {
+      absl::Status connected = co_await Connect(*st, *url);
+      if (!connected.ok()) {
+        st->Done(std::move(connected));
+        co_return;
+      }
+      if (st->total_deadline) ArmDeadline(*st, timeout);
+    }
+
+    if (!st->total_deadline) ArmDeadline(*st, timeout);
+    std::array<asio::const_buffer, 2> buffers = {asio::buffer(head), asio::buffer(st->request.body)};
+    co_await asio::async_write(*st->socket, buffers, asio::redirect_error(asio::use_awaitable, ec));
+
+    beast::flat_buffer buffer;
+    bhttp::response_parser<bhttp::buffer_body> parser;
+    // Not boost::none: Boost 1.74 compares the length against an empty optional as "over".
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    if (st->request.method == HttpMethod::kHead) parser.skip(true);
+    if (!ec) {
+      if (!st->total_deadline) ArmDeadline(*st, timeout);
+      co_await bhttp::async_read_header(*st->socket, buffer, parser,
+                                        asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (ec) {
+      // A pooled connection the server closed meanwhile: try once on a fresh one.
+      bool stale = reused && !st->cancelled && !st->timed_out &&
+                   (ec == asio::error::eof || ec == bhttp::error::end_of_stream ||
+                    ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
+      st->CloseSocket();
+      if (stale) continue;
+      st->deadline.cancel();
+      if (st->cancelled) {
+        st->Done(absl::CancelledError("request cancelled"));
+      } else if (st->timed_out) {
+        st->Done(absl::DeadlineExceededError(fmt::format("request to {} timed out", key)));
+      } else {
+        st->Done(absl::UnavailableError(fmt::format("request to {} failed: {}", key, ec.message())));
+      }
+      co_return;
+    }
+
+    const auto& message = parser.get();
+    if (st->callbacks.on_head) {
+      HttpHeaders headers;
+      for (const auto& field : message) {
+        headers.Add(std::string_view(field.name_string().data(), field.name_string().size()),
+                    std::string_view(field.value().data(), field.value().size()));
+      }
+      st->callbacks.on_head(static_cast<int>(message.result_int()), headers);
+    }
+
+    char chunk[16 * 1024];
+    bool stopped = false;
+    while (!parser.is_done()) {
+      parser.get().body().data = chunk;
+      parser.get().body().size = sizeof(chunk);
+      if (!st->total_deadline) ArmDeadline(*st, timeout);
+      // read_some, not read: deliver each piece as it arrives (SSE events must not wait
+      // for the buffer to fill).
+      co_await bhttp::async_read_some(*st->socket, buffer, parser,
+                                      asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == bhttp::error::need_buffer) ec = {};
+      size_t n = sizeof(chunk) - parser.get().body().size;
+      if (ec) break;
+      if (n > 0 && st->callbacks.on_data &&
+          !st->callbacks.on_data(std::string_view(chunk, n))) {
+        stopped = true;
+        break;
+      }
+    }
+    st->deadline.cancel();
+    if (ec || stopped) {
+      st->CloseSocket();
+      st->socket.reset();
+      if (stopped) {
+        st->Done(absl::OkStatus());
+      } else if (st->cancelled) {
+        st->Done(absl::CancelledError("request cancelled"));
+      } else if (st->timed_out) {
+        st->Done(absl::DeadlineExceededError(fmt::format("response from {} timed out", key)));
+      } else {
+        st->Done(absl::UnavailableError(
+            fmt::format("response from {} broke off: {}", key, ec.message())));
+      }
+      co_return;
+    }
+    if (parser.keep_alive() && buffer.size() == 0 && !st->cancelled) {
+      ReturnToPool(key, std::move(st->socket));
+    } else {
+      st->CloseSocket();
+      st->socket.reset();
+    }
+    st->Done(absl::OkStatus());
+    co_return;
+  }
+  st->Done(absl::UnavailableError(fmt::format("request to {} failed: connection closed", key)));
+}
+
+HttpClient::HttpClient(HttpClientOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
+
+HttpClient::~HttpClient() = default;
+
+std::shared_ptr<HttpStreamHandle> HttpClient::Stream(HttpClientRequest request,
+                                                     HttpStreamCallbacks callbacks) {
+  return impl_->Start(std::move(request), std::move(callbacks), /*total_deadline=*/false);
+}
+
+void HttpClient::SendAsync(HttpClientRequest request,
+                           std::function<void(absl::StatusOr<HttpResponse>)> done) {
+  struct Collector {
+    HttpResponse response;
+    bool too_big = false;
+  };
+  auto collector = std::make_shared<Collector>();
+  const size_t limit = impl_->options().max_response_bytes;
+  HttpStreamCallbacks callbacks{
+      .on_head =
+          [collector](int status, const HttpHeaders& headers) {
+            collector->response.status = status;
+            collector->response.headers = headers;
+          },
+      .on_data =
+          [collector, limit](std::string_view data) {
+            if (collector->response.body.size() + data.size() > limit) {
+              collector->too_big = true;
+              return false;
+            }
+            collector->response.body.append(data);
+            return true;
+          },
+      .on_done =
+          [collector, limit, done = std::move(done)](absl::Status status) {
+            if (collector->too_big) {
+              done(absl::ResourceExhaustedError(
+                  fmt::format("response body exceeds {} bytes", limit)));
+            } else if (!status.ok()) {
+              done(std::move(status));
+            } else {
+              done(std::move(collector->response));
+            }
+          },
+  };
+  impl_->Start(std::move(request), std::move(callbacks), /*total_deadline=*/true);
+}
+
+absl::StatusOr<HttpResponse> HttpClient::Send(HttpClientRequest request) {
+  std::promise<absl::StatusOr<HttpResponse>> promise;
+  auto future = promise.get_future();
+  SendAsync(std::move(request),
+            [&promise](absl::StatusOr<HttpResponse> result) { promise.set_value(std::move(result)); });
+  return future.get();
+}
+
+absl::Status HttpClient::ReadSse(HttpClientRequest request,
+                                 const std::function<bool(const SseEvent&)>& on_event) {
+  int status = 0;
+  std::string error_body;
+  SseParser parser;
+  absl::Status parse_status;
+  std::promise<absl::Status> promise;
+  auto future = promise.get_future();
+  HttpStreamCallbacks callbacks{
+      .on_head = [&](int s, const HttpHeaders&) { status = s; },
+      .on_data =
+          [&](std::string_view data) {
+            if (status < 200 || status >= 300) {
+              error_body.append(data.substr(0, 4096));
+              return true;
+            }
+            bool keep_going = true;
+            parse_status = parser.Feed(data, [&](SseEvent&& event) {
+              if (keep_going && !on_event(event)) keep_going = false;
+            });
+            return keep_going && parse_status.ok();
+          },
+      .on_done = [&](absl::Status s) { promise.set_value(std::move(s)); },
+  };
+  impl_->Start(std::move(request), std::move(callbacks), /*total_deadline=*/false);
+  absl::Status transport = future.get();
+  if (!parse_status.ok()) return parse_status;
+  if (!transport.ok()) return transport;
+  if (status < 200 || status >= 300) return StatusFromHttp(status, error_body);
+  return absl::OkStatus();
+}
+
+int64_t HttpClient::connections_opened() const { return impl_->connections_opened(); }
+
+}  // namespace triplane::common

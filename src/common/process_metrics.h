@@ -1,0 +1,17 @@
+#pragma once
+
+// The standard process_* metrics exported by the Go and Python Prometheus clients.
+
+#include "common/metrics.h"
+
+namespace triplane::common {
+
+// Registers process_cpu_seconds_total, process_resident_memory_bytes,
+// process_virtual_memory_bytes, process_open_fds, process_max_fds,
+// process_start_time_seconds and process_threads as callback metrics that read
+// /proc/self when `registry` renders; a value that cannot be read renders as NaN.
+// Calling it again (on the same registry) just refreshes the callbacks.
+// Thread-safe. Cost per render: a few small /proc reads and one /proc/self/fd listing.
+void RegisterProcessMetrics(MetricsRegistry& registry);
+
+}  // namespace triplane::common

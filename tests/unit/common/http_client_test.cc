@@ -1,0 +1,138 @@
+#include "common/http_client.h"
+
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "common/http_server.h"
+#include "common/metrics.h"
+#include "common/openai_error.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "raw_socket.h"
+
+namespace triplane::common {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+class HttpClientTest : public ::testing::Test {
+ protected:
+  void StartServer(HttpServerOptions options = {}) {
+    HttpRouter router;
+    router.Add(HttpMethod::kGet, "/hello", HttpSyncHandler([](const HttpRequest&) {
+                 return HttpResponse::Text(200, "hello");
+               }));
+    router.Add(HttpMethod::kGet, "/big", HttpSyncHandler([](const HttpRequest&) {
+                 return HttpResponse::Text(200, std::string(1 << 20, 'b'));
+               }));
+    router.Add(HttpMethod::kGet, "/never", HttpHandler([this](std::shared_ptr<Responder> r) {
+                 std::lock_guard<std::mutex> lock(mu_);
+                 parked_.push_back(std::move(r));
+               }));
+    router.Add(HttpMethod::kGet, "/limited", HttpSyncHandler([](const HttpRequest&) {
+                 return OpenAiErrorResponse(429, "slow down");
+               }));
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.metrics = &registry_;
+    server_ = std::make_unique<HttpServer>(options, std::move(router));
+    ASSERT_TRUE(server_->Start().ok());
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown(0ms);
+    std::lock_guard<std::mutex> lock(mu_);
+    parked_.clear();
+  }
+
+  std::string Url(std::string_view path) const {
+    return "http://127.0.0.1:" + std::to_string(server_->port()) + std::string(path);
+  }
+
+  MetricsRegistry registry_;
+  std::unique_ptr<HttpServer> server_;
+  std::mutex mu_;
+  std::vector<std::shared_ptr<Responder>> parked_;
+};
+
+TEST_F(HttpClientTest, RefusedConnectionIsUnavailable) {
+  uint16_t port;
+  {
+    StartServer();
+    port = server_->port();
+    server_->Shutdown(0ms);
+  }
+  HttpClient client;
+  auto response = client.Send({.url = "http://127.0.0.1:" + std::to_string(port) + "/"});
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(HttpClientTest, BadUrlsAreInvalidArguments) {
+  HttpClient client;
+  for (const char* url : {"", "ftp://127.0.0.1/", "http://127.0.0.1:0/"}) {
+    auto response = client.Send({.url = url});
+    ASSERT_FALSE(response.ok()) << url;
+    EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument) << url;
+  }
+}
+
+TEST_F(HttpClientTest, SilentServerHitsTheRequestTimeout) {
+  StartServer();
+  HttpClient client;
+  auto start = std::chrono::steady_clock::now();
+  auto response = client.Send({.url = Url("/never"), .timeout = 200ms});
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+TEST_F(HttpClientTest, RetriesOnceWhenAPooledConnectionWasClosedByTheServer) {
+  StartServer({.idle_timeout = 100ms});
+  HttpClient client;
+  ASSERT_TRUE(client.Send({.url = Url("/hello")}).ok());
+  std::this_thread::sleep_for(400ms);  // the server closes the idle connection meanwhile
+  auto response = client.Send({.url = Url("/hello")});
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body, "hello");
+  EXPECT_EQ(client.connections_opened(), 2);
+}
+
+TEST_F(HttpClientTest, RefusesResponsesLargerThanTheLimit) {
+  StartServer();
+  HttpClient client({.max_response_bytes = 1000});
+  auto response = client.Send({.url = Url("/big")});
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kResourceExhausted);
+  HttpClient roomy;
+  auto ok = roomy.Send({.url = Url("/big")});
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->body.size(), 1u << 20);
+}
+
+TEST_F(HttpClientTest, ReadSseTurnsAnErrorStatusIntoAStatusWithTheBody) {
+  StartServer();
+  HttpClient client;
+  absl::Status status = client.ReadSse({.url = Url("/limited")}, [](const SseEvent&) { return true; });
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("slow down"));
+}
+
+TEST_F(HttpClientTest, AsyncSendDeliversOnAClientThread) {
+  StartServer();
+  HttpClient client;
+  std::promise<absl::StatusOr<HttpResponse>> promise;
+  client.SendAsync({.url = Url("/hello")},
+                   [&](absl::StatusOr<HttpResponse> r) { promise.set_value(std::move(r)); });
+  auto future = promise.get_future();
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+  auto response = future.get();
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->body, "hello");
+}
+
+}  // namespace
+}  // namespace triplane::common
