@@ -113,10 +113,8 @@ class Exchange {
     bool cancelled = false;
   };
 
-  Exchange(HttpRequest request, asio::any_io_executor executor, std::weak_ptr<Connection> conn,
-           size_t max_buffered)
+  Exchange(HttpRequest request, std::weak_ptr<Connection> conn, size_t max_buffered)
       : request_(std::move(request)),
-        executor_(std::move(executor)),
         conn_(std::move(conn)),
         max_buffered_(max_buffered) {}
 
@@ -209,11 +207,7 @@ class Exchange {
       cancelled_ = true;
       callbacks.swap(cancel_callbacks_);
     }
-    if (!callbacks.empty()) {
-      asio::post(executor_, [callbacks = std::move(callbacks)] {
-        for (const auto& cb : callbacks) cb();
-      });
-    }
+    if (!callbacks.empty()) RunOnConnection(std::move(callbacks));
     Notify();
   }
 
@@ -252,9 +246,12 @@ class Exchange {
 
  private:
   void Notify();
+  // Runs `callbacks` on the connection's strand, or here if the connection is gone.
+  void RunOnConnection(std::vector<std::function<void()>> callbacks);
 
+  // No executor is held here: a handler may keep its Responder after the server and
+  // its io_context are gone, so everything goes through the (weak) connection.
   const HttpRequest request_;
-  const asio::any_io_executor executor_;
   const std::weak_ptr<Connection> conn_;
   const size_t max_buffered_;
 
@@ -388,6 +385,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::post(strand_, [self = shared_from_this()] { self->signal_.cancel(); });
   }
 
+  void Post(std::function<void()> fn) { asio::post(strand_, std::move(fn)); }
+
  private:
   // Arms the deadline timer: when it fires, the socket's pending operations fail.
   void ArmDeadline(std::chrono::milliseconds timeout) {
@@ -440,6 +439,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
 void Exchange::Notify() {
   if (auto conn = conn_.lock()) conn->Wake();
+}
+
+void Exchange::RunOnConnection(std::vector<std::function<void()>> callbacks) {
+  auto run = [callbacks = std::move(callbacks)] {
+    for (const auto& callback : callbacks) callback();
+  };
+  if (auto conn = conn_.lock()) {
+    conn->Post(std::move(run));
+  } else {
+    run();
+  }
 }
 
 namespace {
@@ -629,7 +639,7 @@ asio::awaitable<void> Connection::HandleRequest(bhttp::request_parser<bhttp::str
   const auto start = Clock::now();
   server_.active_exchanges_.fetch_add(1);
   server_.metrics_.in_flight.Inc();
-  exchange_ = std::make_shared<Exchange>(std::move(request), strand_, weak_from_this(),
+  exchange_ = std::make_shared<Exchange>(std::move(request), weak_from_this(),
                                          options.max_buffered_bytes);
   if (!bad_target.empty()) {
     exchange_->Send(OpenAiErrorResponse(400, bad_target));

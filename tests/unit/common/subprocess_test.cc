@@ -1,0 +1,76 @@
+#include "common/subprocess.h"
+
+#include <pthread.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "gtest/gtest.h"
+
+namespace triplane::common {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::filesystem::path TempFile(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("triplane-subprocess-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto path = dir / name;
+  std::filesystem::remove(path);
+  return path;
+}
+
+TEST(SubprocessTest, RedirectsOutputPassesEnvironmentAndReportsExitCode) {
+  auto out = TempFile("out.txt");
+  auto child = Subprocess::Spawn({.argv = {"/bin/sh", "-c", "echo \"hi $GREETING\"; echo err >&2; exit 3"},
+                                  .env = {"GREETING=there"},
+                                  .stdout_path = out.string(),
+                                  .stderr_path = out.string()});
+  ASSERT_TRUE(child.ok()) << child.status();
+  auto status = (*child)->Wait(10s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(status->code, 3);
+  EXPECT_EQ(status->ToString(), "exit code 3");
+  EXPECT_EQ(ReadFile(out), "hi there\nerr\n");
+}
+
+TEST(SubprocessTest, ChildDoesNotInheritBlockedSignals) {
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, &old);
+  auto child = Subprocess::Spawn({.argv = {"/bin/sleep", "30"}});
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ASSERT_TRUE(child.ok());
+  ExitStatus status = (*child)->Terminate(5s);
+  EXPECT_EQ(status.signal, SIGTERM);  // SIGTERM worked; SIGKILL was not needed
+}
+
+TEST(SubprocessTest, MissingProgramIsAnError) {
+  auto child = Subprocess::Spawn({.argv = {"/nonexistent/program"}});
+  ASSERT_FALSE(child.ok());
+  EXPECT_NE(std::string(child.status().message()).find("/nonexistent/program"), std::string::npos);
+  EXPECT_FALSE(Subprocess::Spawn({}).ok());
+}
+
+TEST(SubprocessTest, PollIsNonBlockingAndDestructorReapsARunningChild) {
+  auto child = Subprocess::Spawn({.argv = {"/bin/sleep", "30"}});
+  ASSERT_TRUE(child.ok());
+  EXPECT_FALSE((*child)->Poll().has_value());
+  pid_t pid = (*child)->pid();
+  child->reset();
+  EXPECT_NE(::kill(pid, 0), 0);  // gone and reaped
+}
+
+}  // namespace
+}  // namespace triplane::common
