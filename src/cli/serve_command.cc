@@ -22,7 +22,6 @@ namespace {
 
 struct ServeOptions {
   common::HttpServerOptions http{.port = 8080};
-  std::string data_dir = "./triplane-data";
   double drain_timeout_s = 30;
 };
 
@@ -68,8 +67,6 @@ Command AddServeCommand(CLI::App& root) {
   CLI::App* app = root.add_subcommand(
       "serve", "Run Triplane on one machine: API, admin and metrics on one port");
   AddHttpServerFlags(*app, options->http);
-  app->add_option("--data-dir", options->data_dir, "Directory for the store and models")
-      ->capture_default_str();
   app->add_option("--drain-timeout", options->drain_timeout_s,
                   "Seconds to let in-flight requests finish on SIGTERM/SIGINT")
       ->check(CLI::NonNegativeNumber)

@@ -42,8 +42,7 @@ class ServeTest : public ::testing::Test {
 
   // Starts `triplane serve` on a free port; returns the port, or 0 on failure.
   int StartServe(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {TRIPLANE_BINARY, "serve",         "--port", "0",
-                                     "--data-dir",    (dir_ / "data").string(), "--log-format",
+    std::vector<std::string> argv = {TRIPLANE_BINARY, "serve", "--port", "0", "--log-format",
                                      "json"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto child = common::Subprocess::Spawn(
