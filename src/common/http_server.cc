@@ -26,7 +26,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -218,7 +217,8 @@ class Exchange {
     cancel_callbacks_.clear();
   }
 
-  // Moves pending output into `out`; returns false when there is nothing to do yet.
+  // Moves pending output into `out`; returns false when there is nothing to do yet,
+  // and then the next producer call wakes the connection.
   bool Take(Output& out) {
     absl::MutexLock lock(&mu_);
     out = Output();
@@ -240,8 +240,10 @@ class Exchange {
       finish_taken_ = true;
     }
     out.abandoned = released_ && (!responded_ || (streaming_ && !finished_));
-    return out.full || out.head || !out.chunks.empty() || out.finished || out.abandoned ||
-           out.cancelled;
+    bool any = out.full || out.head || !out.chunks.empty() || out.finished || out.abandoned ||
+               out.cancelled;
+    waiting_ = !any;
+    return any;
   }
 
  private:
@@ -264,6 +266,7 @@ class Exchange {
   bool released_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool completed_ ABSL_GUARDED_BY(mu_) = false;
+  bool waiting_ ABSL_GUARDED_BY(mu_) = false;  // the connection sleeps until woken
   std::optional<HttpResponse> full_ ABSL_GUARDED_BY(mu_);
   int stream_status_ ABSL_GUARDED_BY(mu_) = 0;
   HttpHeaders stream_headers_ ABSL_GUARDED_BY(mu_);
@@ -302,11 +305,21 @@ class HttpServer::Impl {
   Impl(HttpServerOptions options, HttpRouter router)
       : options_(std::move(options)),
         router_(std::move(router)),
-        metrics_(options_.metrics ? *options_.metrics : MetricsRegistry::Default()),
-        acceptor_(ioc_) {
+        metrics_(options_.metrics ? *options_.metrics : MetricsRegistry::Default()) {
     if (options_.threads <= 0) {
       options_.threads = static_cast<int>(std::min(4u, std::max(1u, std::thread::hardware_concurrency())));
     }
+    // One io_context per thread, like nginx's workers: a connection stays on the thread
+    // that accepted it, so its work never bounces between threads.
+    for (int i = 0; i < options_.threads; ++i) {
+      iocs_.push_back(std::make_unique<asio::io_context>(1));
+    }
+    acceptor_ = std::make_unique<tcp::acceptor>(*iocs_[0]);
+  }
+
+  // The io_context for the next connection, round-robin.
+  asio::io_context& NextContext() {
+    return *iocs_[next_context_.fetch_add(1, std::memory_order_relaxed) % iocs_.size()];
   }
 
   absl::Status Start();
@@ -330,10 +343,11 @@ class HttpServer::Impl {
   HttpServerOptions options_;
   HttpRouter router_;
   ServerMetrics metrics_;
-  asio::io_context ioc_;
-  tcp::acceptor acceptor_;
+  std::vector<std::unique_ptr<asio::io_context>> iocs_;
+  std::atomic<size_t> next_context_{0};
+  std::unique_ptr<tcp::acceptor> acceptor_;  // on iocs_[0]
   std::vector<std::thread> threads_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   uint16_t port_ = 0;
   std::atomic<int> open_connections_{0};
   std::atomic<int> active_exchanges_{0};
@@ -359,6 +373,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     auto remote = socket_.remote_endpoint(ec);
     if (!ec) remote_ = fmt::format("{}:{}", remote.address().to_string(), remote.port());
     socket_.set_option(tcp::no_delay(true), ec);
+    socket_.non_blocking(true, ec);  // WriteAll's first attempt must not block
   }
 
   asio::awaitable<void> Run();
@@ -388,19 +403,32 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Post(std::function<void()> fn) { asio::post(strand_, std::move(fn)); }
 
  private:
-  // Arms the deadline timer: when it fires, the socket's pending operations fail.
+  // Sets the time by which the current read or write must finish; when it passes, the
+  // socket is closed and the pending operation fails. The timer is re-armed lazily:
+  // moving a deadline later (the common case) costs no system call.
   void ArmDeadline(std::chrono::milliseconds timeout) {
-    deadline_.expires_after(timeout);
+    deadline_at_ = Clock::now() + timeout;
+    if (timer_armed_ && armed_at_ <= deadline_at_) return;
+    StartTimer(deadline_at_);
+  }
+  void DisarmDeadline() { deadline_at_ = Clock::time_point::max(); }
+
+  void StartTimer(Clock::time_point at) {
+    timer_armed_ = true;
+    armed_at_ = at;
+    deadline_.expires_at(at);
     deadline_.async_wait([self = shared_from_this(), gen = ++deadline_gen_](
                              boost::system::error_code ec) {
       if (ec || gen != self->deadline_gen_) return;
+      self->timer_armed_ = false;
+      if (self->deadline_at_ == Clock::time_point::max()) return;
+      if (Clock::now() < self->deadline_at_) {
+        self->StartTimer(self->deadline_at_);
+        return;
+      }
       self->timed_out_ = true;
       self->CloseSocket();
     });
-  }
-  void DisarmDeadline() {
-    ++deadline_gen_;
-    deadline_.cancel();
   }
 
   void CloseSocket() {
@@ -425,6 +453,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer signal_;    // cancelled to wake the coroutine
   asio::steady_timer deadline_;  // read/write timeouts
   uint64_t deadline_gen_ = 0;
+  Clock::time_point deadline_at_ = Clock::time_point::max();
+  Clock::time_point armed_at_;
+  bool timer_armed_ = false;
   beast::flat_buffer buffer_;
   std::string remote_;
   std::shared_ptr<Exchange> exchange_;
@@ -438,6 +469,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 };
 
 void Exchange::Notify() {
+  // Only a connection that found nothing to do is asleep; waking it costs a post to
+  // its thread, which a handler answering at once never needs.
+  {
+    absl::MutexLock lock(&mu_);
+    if (!waiting_) return;
+    waiting_ = false;
+  }
   if (auto conn = conn_.lock()) conn->Wake();
 }
 
@@ -463,9 +501,18 @@ bool IsTimeout(const boost::system::error_code& ec, bool timed_out) {
 }  // namespace
 
 asio::awaitable<bool> Connection::WriteAll(std::string data) {
+  // Most responses fit in the socket buffer: write at once, without a timer.
   boost::system::error_code ec;
+  size_t written = socket_.write_some(asio::buffer(data), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+    written = 0;
+  }
+  if (ec) co_return false;
+  if (written == data.size()) co_return true;
   ArmDeadline(server_.options_.write_timeout);
-  co_await asio::async_write(socket_, asio::buffer(data), asio::redirect_error(asio::use_awaitable, ec));
+  co_await asio::async_write(socket_, asio::buffer(data.data() + written, data.size() - written),
+                             asio::redirect_error(asio::use_awaitable, ec));
   DisarmDeadline();
   co_return !ec;
 }
@@ -536,7 +583,9 @@ asio::awaitable<void> Connection::Run() {
     parser.header_limit(static_cast<uint32_t>(std::min<size_t>(options.max_header_bytes, UINT32_MAX)));
     parser.body_limit(options.max_body_bytes);
     boost::system::error_code ec;
-    ArmDeadline(options.header_timeout);
+    std::string_view buffered(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    const bool header_buffered = buffered.find("\r\n\r\n") != std::string_view::npos;
+    if (!header_buffered) ArmDeadline(options.header_timeout);
     co_await bhttp::async_read_header(socket_, buffer_, parser,
                                       asio::redirect_error(asio::use_awaitable, ec));
     DisarmDeadline();
@@ -669,7 +718,6 @@ asio::awaitable<void> Connection::HandleRequest(bhttp::request_parser<bhttp::str
       responder->Send(OpenAiErrorResponse(500, "internal error"));
     }
   }
-  StartWatch();
   int status = 0;
   bool ok = co_await StreamOutput(exchange_, head_only, keep_alive, status);
   exchange_->Complete();
@@ -697,6 +745,9 @@ asio::awaitable<bool> Connection::StreamOutput(const std::shared_ptr<Exchange>& 
   };
   while (true) {
     if (!exchange->Take(out)) {
+      // The handler is still working: watch the socket so that a client who goes away
+      // cancels it (started only now, so that immediate answers cost no extra read).
+      if (!watching_ && !peer_gone_) StartWatch();
       boost::system::error_code ec;
       signal_.expires_at(asio::steady_timer::time_point::max());
       co_await signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -747,13 +798,14 @@ asio::awaitable<bool> Connection::StreamOutput(const std::shared_ptr<Exchange>& 
 asio::awaitable<void> HttpServer::Impl::AcceptLoop() {
   while (true) {
     boost::system::error_code ec;
-    auto socket = co_await acceptor_.async_accept(asio::make_strand(ioc_),
-                                                  asio::redirect_error(asio::use_awaitable, ec));
+    asio::io_context& context = NextContext();
+    auto socket = co_await acceptor_->async_accept(context,
+                                                   asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      if (shutting_down_.load() || !acceptor_.is_open()) co_return;
+      if (shutting_down_.load() || !acceptor_->is_open()) co_return;
       spdlog::warn("http: accept failed: {}", ec.message());
       // Out of file descriptors and the like: back off instead of spinning.
-      asio::steady_timer pause(ioc_, std::chrono::milliseconds(50));
+      asio::steady_timer pause(*iocs_[0], std::chrono::milliseconds(50));
       co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
@@ -764,10 +816,9 @@ asio::awaitable<void> HttpServer::Impl::AcceptLoop() {
     }
     open_connections_.fetch_add(1);
     metrics_.connections.Inc();
-    auto executor = socket.get_executor();
     auto conn = std::make_shared<Connection>(*this, tcp::socket(std::move(socket)));
     AddConnection(conn);
-    asio::co_spawn(executor, conn->Run(), asio::detached);
+    asio::co_spawn(context, conn->Run(), asio::detached);
   }
 }
 
@@ -784,19 +835,19 @@ absl::Status HttpServer::Impl::Start() {
         fmt::format("invalid listen address '{}': use an IP address", options_.host));
   }
   tcp::endpoint endpoint(address, options_.port);
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  acceptor_->open(endpoint.protocol(), ec);
+  if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_->bind(endpoint, ec);
+  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    acceptor_.close(ec);
+    acceptor_->close(ec);
     return absl::UnavailableError(fmt::format("cannot listen on {}:{}: {}", options_.host, options_.port, ec.message()));
   }
-  port_ = acceptor_.local_endpoint().port();
-  work_.emplace(ioc_.get_executor());
-  asio::co_spawn(ioc_, AcceptLoop(), asio::detached);
-  for (int i = 0; i < options_.threads; ++i) {
-    threads_.emplace_back([this] { ioc_.run(); });
+  port_ = acceptor_->local_endpoint().port();
+  for (auto& context : iocs_) work_.push_back(asio::make_work_guard(*context));
+  asio::co_spawn(*iocs_[0], AcceptLoop(), asio::detached);
+  for (auto& context : iocs_) {
+    threads_.emplace_back([&context] { context->run(); });
   }
   absl::MutexLock lock(&mu_);
   started_ = true;
@@ -820,9 +871,9 @@ void HttpServer::Impl::Shutdown(std::chrono::milliseconds grace) {
   // Stop listening before anything else, and wait for it: a listening socket left open
   // would queue new connections that nobody answers.
   std::promise<void> closed;
-  asio::post(ioc_, [this, &closed] {
+  asio::post(*iocs_[0], [this, &closed] {
     boost::system::error_code ec;
-    acceptor_.close(ec);
+    acceptor_->close(ec);
     closed.set_value();
   });
   closed.get_future().wait();
@@ -848,8 +899,8 @@ void HttpServer::Impl::Shutdown(std::chrono::milliseconds grace) {
     absl::MutexLock lock(&mu_);
     mu_.AwaitWithTimeout(absl::Condition(&no_connections), absl::Seconds(5));
   }
-  work_.reset();
-  ioc_.stop();
+  work_.clear();
+  for (auto& context : iocs_) context->stop();
   for (auto& thread : threads_) thread.join();
   threads_.clear();
   absl::MutexLock lock(&mu_);
