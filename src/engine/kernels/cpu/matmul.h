@@ -1,0 +1,59 @@
+#pragma once
+
+// Dot products, mat-vec and mat-mat over GGUF weight rows, on the CPU.
+//
+// A weight matrix is [rows, cols] in row-major blocks of its type (RowBytes(type, cols)
+// bytes per row, rows contiguous). Activations are already converted with
+// QuantizeActivations(type, ...) into ActivationType(type). Each output is the dot
+// product of one weight row with one activation row, with ggml's exact integer
+// arithmetic inside blocks; only float accumulation order differs from the reference.
+// Rows must be aligned like their blocks (2 bytes; 4 for F32 and Q8_K), as GGUF's
+// 32-byte tensor alignment and even block sizes guarantee.
+//
+// The SIMD versions are compiled for every x86 target Highway 1.0.3 knows (AVX3_DL with
+// AVX-512 VNNI, AVX3, AVX2, SSE4, SSSE3, EMU128) and picked at run time
+// (HWY_DYNAMIC_DISPATCH). Thread safety: pure functions; callers split row ranges
+// across threads and each thread writes only its rows of `out`.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/gguf/ggml_type.h"
+#include "engine/kernels/cpu/quant.h"
+
+namespace triplane::engine::cpu {
+
+// Scalar reference: dot of one weight row [n] with one activation row [n], following
+// ggml's generic C kernels operation by operation. Slow; for tests and debugging.
+// REQUIRES: IsCpuWeightType(weight_type), n a multiple of the weight block size.
+float VecDotRef(GgmlType weight_type, const void* w_row, const void* activation_row, int64_t n);
+
+// The same dot product with the best SIMD kernel for this CPU. Same requirements.
+float VecDot(GgmlType weight_type, const void* w_row, const void* activation_row, int64_t n);
+
+// out[r] = dot(weights[r, :], activation) for r in [row_begin, row_end).
+// weights: [rows, cols] blocks of `type`; activation: [cols] in ActivationType(type);
+// out: [rows] floats, only [row_begin, row_end) written. Streams each weight row once.
+// REQUIRES: IsCpuWeightType(type), cols a multiple of the block size,
+// 0 <= row_begin <= row_end <= rows.
+void MatVec(GgmlType type, const void* weights, int64_t rows, int64_t cols, const void* activation,
+            float* out, int64_t row_begin, int64_t row_end);
+
+// out[a * out_stride + r] = dot(weights[r, :], activations[a]) for a in [0, n_act) and
+// r in [row_begin, row_end). Activation row a starts at
+// (const char*)activations + a * act_stride_bytes, in ActivationType(type).
+// Reads each weight row from memory once for all activation rows (prefill, batches).
+// REQUIRES: as MatVec, plus n_act >= 0 and out_stride >= rows.
+void MatMul(GgmlType type, const void* weights, int64_t rows, int64_t cols, const void* activations,
+            int64_t n_act, int64_t act_stride_bytes, float* out, int64_t out_stride,
+            int64_t row_begin, int64_t row_end);
+
+// Highway targets (hwy::Target bits) the kernels were compiled for that this CPU
+// supports, best first; tests run each of them with hwy::SetSupportedTargetsForTest.
+std::vector<int64_t> KernelTargets();
+
+// Name of the target the dispatched kernels currently use, e.g. "AVX3_DL".
+std::string ActiveKernelTarget();
+
+}  // namespace triplane::engine::cpu

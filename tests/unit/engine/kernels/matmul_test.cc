@@ -1,0 +1,230 @@
+// Every SIMD kernel against the scalar reference, on every target compiled in and
+// supported by this CPU (hwy::SetSupportedTargetsForTest forces each in turn).
+
+#include "engine/kernels/cpu/matmul.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/kernels/cpu/quant.h"
+#include "hwy/targets.h"
+
+namespace triplane::engine::cpu {
+namespace {
+
+constexpr GgmlType kWeightTypes[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16,
+                                     GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_K,
+                                     GgmlType::kQ6_K};
+
+std::string Name(GgmlType type) {
+  return std::string(GetGgmlTypeTraits(static_cast<uint32_t>(type))->name);
+}
+
+// Columns per type: several blocks with an odd count, and a vector tail for float types.
+int64_t Cols(GgmlType type) {
+  switch (type) {
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ6_K:
+      return 5 * 256;
+    case GgmlType::kQ8_0:
+    case GgmlType::kQ4_0:
+      return 23 * 32;
+    default:
+      return 333;
+  }
+}
+
+// |SIMD - reference| <= tolerance * sum_i |w_i * a_i| (dequantized): integer block sums are
+// exact in both, so only float accumulation order differs (float types: float vs double).
+double Tolerance(GgmlType type) {
+  switch (type) {
+    case GgmlType::kF32:
+    case GgmlType::kF16:
+    case GgmlType::kBF16:
+      return 2e-6;
+    default:
+      return 1e-6;
+  }
+}
+
+std::vector<float> Gaussian(int64_t n, std::mt19937& rng) {
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+struct Problem {
+  GgmlType type;
+  int64_t rows, cols, n_act;
+  int64_t act_stride;                   // bytes, with padding between rows
+  std::vector<uint8_t> weights;         // [rows, cols] blocks
+  std::vector<uint8_t> activations;     // [n_act] rows of act_stride bytes
+  std::vector<float> w_float, a_float;  // dequantized, for magnitudes
+};
+
+Problem MakeProblem(GgmlType type, int64_t rows, int64_t n_act, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Problem p{type, rows, Cols(type), n_act, 0, {}, {}, {}, {}};
+  const int64_t row_bytes = RowBytes(type, p.cols);
+  const GgmlType act_type = ActivationType(type);
+  p.act_stride = RowBytes(act_type, p.cols) + 64;
+  p.weights.resize(static_cast<size_t>(rows * row_bytes));
+  p.activations.resize(static_cast<size_t>(n_act * p.act_stride));
+  p.w_float.resize(static_cast<size_t>(rows * p.cols));
+  p.a_float.resize(static_cast<size_t>(n_act * p.cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    auto x = Gaussian(p.cols, rng);
+    uint8_t* dst = p.weights.data() + r * row_bytes;
+    EXPECT_TRUE(QuantizeRow(type, x.data(), dst, p.cols).ok());
+    EXPECT_TRUE(DequantizeRow(type, dst, p.w_float.data() + r * p.cols, p.cols).ok());
+  }
+  for (int64_t a = 0; a < n_act; ++a) {
+    auto x = Gaussian(p.cols, rng);
+    uint8_t* dst = p.activations.data() + a * p.act_stride;
+    QuantizeActivations(type, x.data(), p.cols, dst);
+    EXPECT_TRUE(DequantizeRow(act_type, dst, p.a_float.data() + a * p.cols, p.cols).ok());
+  }
+  return p;
+}
+
+const uint8_t* WeightRow(const Problem& p, int64_t r) {
+  return p.weights.data() + r * RowBytes(p.type, p.cols);
+}
+const uint8_t* ActRow(const Problem& p, int64_t a) {
+  return p.activations.data() + a * p.act_stride;
+}
+
+double Magnitude(const Problem& p, int64_t r, int64_t a) {
+  double m = 0;
+  for (int64_t i = 0; i < p.cols; ++i) {
+    m += std::fabs(double{p.w_float[r * p.cols + i]} * p.a_float[a * p.cols + i]);
+  }
+  return m;
+}
+
+double Exact(const Problem& p, int64_t r, int64_t a) {
+  double s = 0;
+  for (int64_t i = 0; i < p.cols; ++i)
+    s += double{p.w_float[r * p.cols + i]} * p.a_float[a * p.cols + i];
+  return s;
+}
+
+TEST(ReferenceDotTest, EqualsDotOfDequantizedRows) {
+  for (GgmlType type : kWeightTypes) {
+    const Problem p = MakeProblem(type, 3, 2, 5);
+    for (int64_t r = 0; r < p.rows; ++r) {
+      for (int64_t a = 0; a < p.n_act; ++a) {
+        const double ref = VecDotRef(type, WeightRow(p, r), ActRow(p, a), p.cols);
+        EXPECT_NEAR(ref, Exact(p, r, a), 1e-5 * Magnitude(p, r, a)) << Name(type);
+      }
+    }
+  }
+}
+
+TEST(KernelTargetsTest, IncludeEveryX86TargetThisCpuSupports) {
+  const std::vector<int64_t> targets = KernelTargets();
+  ASSERT_FALSE(targets.empty());
+  const int64_t supported = hwy::SupportedTargets();
+  for (int64_t t : {int64_t{HWY_AVX2}, int64_t{HWY_AVX3}, int64_t{HWY_AVX3_DL}}) {
+    if (supported & t) {
+      EXPECT_NE(std::find(targets.begin(), targets.end(), t), targets.end()) << hwy::TargetName(t);
+    }
+  }
+}
+
+class KernelTest : public testing::TestWithParam<int64_t> {
+ protected:
+  void SetUp() override {
+    hwy::SetSupportedTargetsForTest(GetParam());
+    ASSERT_EQ(ActiveKernelTarget(), hwy::TargetName(GetParam()));
+  }
+  void TearDown() override { hwy::SetSupportedTargetsForTest(0); }
+};
+
+TEST_P(KernelTest, VecDotMatchesReference) {
+  for (GgmlType type : kWeightTypes) {
+    const Problem p = MakeProblem(type, 5, 3, 17);
+    for (int64_t r = 0; r < p.rows; ++r) {
+      for (int64_t a = 0; a < p.n_act; ++a) {
+        const float ref = VecDotRef(type, WeightRow(p, r), ActRow(p, a), p.cols);
+        const float got = VecDot(type, WeightRow(p, r), ActRow(p, a), p.cols);
+        ASSERT_NEAR(got, ref, Tolerance(type) * Magnitude(p, r, a)) << Name(type) << " row " << r;
+      }
+    }
+  }
+}
+
+TEST_P(KernelTest, VecDotHandlesSingleBlockAndTinyRows) {
+  for (GgmlType type : kWeightTypes) {
+    const int64_t block = GetGgmlTypeTraits(static_cast<uint32_t>(type))->block_elements;
+    for (int64_t cols : {block, 2 * block, block == 1 ? int64_t{7} : 3 * block}) {
+      std::mt19937 rng(static_cast<uint32_t>(cols));
+      const auto w = Gaussian(cols, rng);
+      const auto x = Gaussian(cols, rng);
+      std::vector<uint8_t> wq(static_cast<size_t>(RowBytes(type, cols)));
+      std::vector<uint8_t> xq(static_cast<size_t>(RowBytes(ActivationType(type), cols)));
+      ASSERT_TRUE(QuantizeRow(type, w.data(), wq.data(), cols).ok());
+      QuantizeActivations(type, x.data(), cols, xq.data());
+      const float ref = VecDotRef(type, wq.data(), xq.data(), cols);
+      EXPECT_NEAR(VecDot(type, wq.data(), xq.data(), cols), ref, 1e-5f * (std::fabs(ref) + cols))
+          << Name(type) << " cols " << cols;
+    }
+  }
+}
+
+TEST_P(KernelTest, MatVecWritesExactlyItsRowRange) {
+  const float kUntouched = std::numeric_limits<float>::quiet_NaN();
+  for (GgmlType type : kWeightTypes) {
+    const Problem p = MakeProblem(type, 37, 1, 23);
+    for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, 37}, {5, 30}, {36, 37}, {8, 8}}) {
+      std::vector<float> out(static_cast<size_t>(p.rows), kUntouched);
+      MatVec(type, p.weights.data(), p.rows, p.cols, ActRow(p, 0), out.data(), begin, end);
+      for (int64_t r = 0; r < p.rows; ++r) {
+        if (r < begin || r >= end) {
+          EXPECT_TRUE(std::isnan(out[r])) << Name(type) << " wrote row " << r;
+          continue;
+        }
+        const float ref = VecDotRef(type, WeightRow(p, r), ActRow(p, 0), p.cols);
+        ASSERT_NEAR(out[r], ref, Tolerance(type) * Magnitude(p, r, 0))
+            << Name(type) << " row " << r;
+      }
+    }
+  }
+}
+
+TEST_P(KernelTest, MatMulMatchesReferenceForEveryActivationRow) {
+  const float kUntouched = std::numeric_limits<float>::quiet_NaN();
+  for (GgmlType type : kWeightTypes) {
+    const Problem p = MakeProblem(type, 19, 5, 29);
+    const int64_t out_stride = p.rows + 3;
+    std::vector<float> out(static_cast<size_t>(p.n_act * out_stride), kUntouched);
+    MatMul(type, p.weights.data(), p.rows, p.cols, p.activations.data(), p.n_act, p.act_stride,
+           out.data(), out_stride, 2, 17);
+    for (int64_t a = 0; a < p.n_act; ++a) {
+      for (int64_t r = 0; r < out_stride; ++r) {
+        const float got = out[a * out_stride + r];
+        if (r < 2 || r >= 17) {
+          EXPECT_TRUE(std::isnan(got)) << Name(type) << " wrote " << a << "," << r;
+          continue;
+        }
+        const float ref = VecDotRef(type, WeightRow(p, r), ActRow(p, a), p.cols);
+        ASSERT_NEAR(got, ref, Tolerance(type) * Magnitude(p, r, a))
+            << Name(type) << " act " << a << " row " << r;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTargets, KernelTest, testing::ValuesIn(KernelTargets()),
+                         [](const testing::TestParamInfo<int64_t>& info) {
+                           return std::string(hwy::TargetName(info.param));
+                         });
+
+}  // namespace
+}  // namespace triplane::engine::cpu
