@@ -24,5 +24,6 @@ Command AddGatewayCommand(CLI::App& root);
 Command AddControlCommand(CLI::App& root);
 Command AddGenerateCommand(CLI::App& root);
 Command AddVersionCommand(CLI::App& root);
+Command AddGgufCommand(CLI::App& root);  // `gguf` with its tools (cli/gguf_command.h)
 
 }  // namespace triplane::cli

@@ -67,6 +67,7 @@ int Main(int argc, char** argv) {
   const std::vector<Command> commands = {
       AddServeCommand(app),   AddEngineCommand(app),   AddGatewayCommand(app),
       AddControlCommand(app), AddGenerateCommand(app), AddVersionCommand(app),
+      AddGgufCommand(app),
   };
 
   common::BindEnvironment(app);

@@ -146,8 +146,6 @@ TEST(CliTest, PlannedSubcommandsSayWhichIssueBringsThem) {
        "triplane gateway: not available yet; it arrives with issue #6 (Business plane)\n"},
       {"control",
        "triplane control: not available yet; it arrives with issue #5 (Management plane I)\n"},
-      {"generate",
-       "triplane generate: not available yet; it arrives with issue #3 (Data plane I)\n"},
   };
   for (const auto& planned : kPlanned) {
     SCOPED_TRACE(planned.name);
@@ -161,6 +159,15 @@ TEST(CliTest, PlannedSubcommandsSayWhichIssueBringsThem) {
     EXPECT_EQ(with_args.exit_code, 2);
     EXPECT_EQ(with_args.err, planned.message);
   }
+}
+
+TEST(CliTest, GenerateWithoutAModelIsAOneLineUsageError) {
+  const RunResult missing = RunTriplane({"generate", "--prompt", "hi"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_TRUE(IsOneLine(missing.err)) << missing.err;
+  const RunResult absent = RunTriplane({"generate", "--model", "/nonexistent.gguf", "--prompt", "hi"});
+  EXPECT_NE(absent.exit_code, 0);
+  EXPECT_TRUE(IsOneLine(absent.err)) << absent.err;
 }
 
 TEST(CliTest, PlannedSubcommandHelpWorks) {

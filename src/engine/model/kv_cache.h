@@ -1,0 +1,48 @@
+#pragma once
+
+// Keys and values of one sequence, contiguous: [layers][capacity][kv_dim] in f16 (the
+// precision llama.cpp keeps by default). The serving runtime replaces this with a
+// paged cache; the forward pass only needs positions → rows.
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/model/model_config.h"
+
+namespace triplane::engine {
+
+class KvCache {
+ public:
+  KvCache(const ModelConfig& config, int64_t capacity)
+      : layers_(config.layers),
+        kv_dim_(config.kv_dim()),
+        capacity_(capacity),
+        k_(static_cast<size_t>(layers_ * capacity_ * kv_dim_)),
+        v_(k_.size()) {}
+
+  int64_t capacity() const { return capacity_; }
+  int64_t size() const { return size_; }      // positions filled
+  void Truncate(int64_t n) { size_ = n < size_ ? n : size_; }
+  void set_size(int64_t n) { size_ = n; }     // REQUIRES: n <= capacity()
+
+  // Row of layer `layer` at position `pos`: kv_dim f16 values.
+  uint16_t* K(int64_t layer, int64_t pos) { return &k_[Index(layer, pos)]; }
+  uint16_t* V(int64_t layer, int64_t pos) { return &v_[Index(layer, pos)]; }
+  const uint16_t* K(int64_t layer, int64_t pos) const { return &k_[Index(layer, pos)]; }
+  const uint16_t* V(int64_t layer, int64_t pos) const { return &v_[Index(layer, pos)]; }
+
+  uint64_t bytes() const { return (k_.size() + v_.size()) * sizeof(uint16_t); }
+
+ private:
+  size_t Index(int64_t layer, int64_t pos) const {
+    return static_cast<size_t>((layer * capacity_ + pos) * kv_dim_);
+  }
+  int64_t layers_;
+  int64_t kv_dim_;
+  int64_t capacity_;
+  int64_t size_ = 0;
+  std::vector<uint16_t> k_;
+  std::vector<uint16_t> v_;
+};
+
+}  // namespace triplane::engine

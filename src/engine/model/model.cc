@@ -1,0 +1,126 @@
+#include "engine/model/model.h"
+
+#include "common/status_macros.h"
+#include "engine/kernels/cpu/quant.h"
+#include "engine/model/architecture.h"
+#include "fmt/format.h"
+
+namespace triplane::engine {
+
+namespace {
+
+std::string DimsText(const std::vector<int64_t>& dims) {
+  std::string out = "[";
+  for (size_t i = 0; i < dims.size(); ++i) out += fmt::format("{}{}", i ? ", " : "", dims[i]);
+  return out + "]";
+}
+
+absl::StatusOr<const GgufTensorInfo*> Find(const GgufFile& file, const std::string& name,
+                                           const std::vector<int64_t>& dims) {
+  const GgufTensorInfo* t = file.FindTensor(name);
+  if (!t) return absl::InvalidArgumentError(fmt::format("model: tensor '{}' is missing", name));
+  if (t->dims != dims) {
+    return absl::InvalidArgumentError(fmt::format("model: tensor '{}' has shape {}, expected {}",
+                                                  name, DimsText(t->dims), DimsText(dims)));
+  }
+  return t;
+}
+
+absl::StatusOr<WeightMatrix> BindMatrix(const GgufFile& file, const std::string& name,
+                                        int64_t cols, int64_t rows) {
+  TP_ASSIGN_OR_RETURN(const GgufTensorInfo* t, Find(file, name, {cols, rows}));
+  if (!cpu::IsCpuWeightType(t->type)) {
+    auto traits = GetGgmlTypeTraits(static_cast<uint32_t>(t->type));
+    return absl::InvalidArgumentError(fmt::format(
+        "model: tensor '{}' has type {}, which the CPU kernels do not support "
+        "(supported: f32, f16, bf16, q8_0, q4_0, q4_K, q6_K)",
+        name, traits ? traits->name : "unknown"));
+  }
+  WeightMatrix m;
+  m.type = t->type;
+  m.data = file.TensorData(*t).data();
+  m.rows = rows;
+  m.cols = cols;
+  m.row_bytes = cpu::RowBytes(t->type, cols);
+  return m;
+}
+
+absl::StatusOr<std::vector<float>> BindVector(const GgufFile& file, const std::string& name,
+                                              int64_t n) {
+  TP_ASSIGN_OR_RETURN(const GgufTensorInfo* t, Find(file, name, {n}));
+  if (!cpu::IsCpuTensorType(t->type)) {
+    return absl::InvalidArgumentError(fmt::format("model: tensor '{}' has an unsupported type", name));
+  }
+  std::vector<float> out(static_cast<size_t>(n));
+  TP_RETURN_IF_ERROR(cpu::DequantizeRow(t->type, file.TensorData(*t).data(), out.data(), n));
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path) {
+  TP_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, GgufFile::Open(path));
+  return FromFile(std::move(file));
+}
+
+absl::StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<GgufFile> file) {
+  std::unique_ptr<Model> model(new Model());
+  model->file_ = std::move(file);
+  const GgufFile& f = *model->file_;
+  TP_ASSIGN_OR_RETURN(model->config_, ReadModelConfig(f));
+  const ModelConfig& c = model->config_;
+  ModelWeights& w = model->weights_;
+  const ArchitectureSpec* spec = FindArchitecture(c.architecture);
+
+  TP_ASSIGN_OR_RETURN(w.token_embd, BindMatrix(f, "token_embd.weight", c.embedding, c.vocab_size));
+  TP_ASSIGN_OR_RETURN(w.output_norm, BindVector(f, "output_norm.weight", c.embedding));
+  if (f.FindTensor("output.weight")) {
+    TP_ASSIGN_OR_RETURN(w.output, BindMatrix(f, "output.weight", c.embedding, c.vocab_size));
+  } else {
+    w.output = w.token_embd;
+    w.tied_output = true;
+  }
+  if (f.FindTensor("rope_freqs.weight")) {
+    TP_ASSIGN_OR_RETURN(w.rope_freq_factors, BindVector(f, "rope_freqs.weight", c.rope_dims / 2));
+  }
+  w.layers.resize(static_cast<size_t>(c.layers));
+  for (int64_t layer = 0; layer < c.layers; ++layer) {
+    LayerWeights& l = w.layers[static_cast<size_t>(layer)];
+    for (const LayerTensorSpec& t : spec->layer_tensors(c, layer)) {
+      if (t.is_matrix) {
+        TP_ASSIGN_OR_RETURN(WeightMatrix m, BindMatrix(f, t.name, t.dims[0], t.dims[1]));
+        switch (t.role) {
+          case TensorRole::kWq: l.wq = m; break;
+          case TensorRole::kWk: l.wk = m; break;
+          case TensorRole::kWv: l.wv = m; break;
+          case TensorRole::kWo: l.wo = m; break;
+          case TensorRole::kWGate: l.w_gate = m; break;
+          case TensorRole::kWUp: l.w_up = m; break;
+          case TensorRole::kWDown: l.w_down = m; break;
+          default: return absl::InternalError("model: matrix spec with a vector role");
+        }
+        continue;
+      }
+      TP_ASSIGN_OR_RETURN(std::vector<float> v, BindVector(f, t.name, t.dims[0]));
+      switch (t.role) {
+        case TensorRole::kAttnNorm: l.attn_norm = std::move(v); break;
+        case TensorRole::kFfnNorm: l.ffn_norm = std::move(v); break;
+        case TensorRole::kBq: l.bq = std::move(v); break;
+        case TensorRole::kBk: l.bk = std::move(v); break;
+        case TensorRole::kBv: l.bv = std::move(v); break;
+        case TensorRole::kQNorm: l.q_norm = std::move(v); break;
+        case TensorRole::kKNorm: l.k_norm = std::move(v); break;
+        default: return absl::InternalError("model: vector spec with a matrix role");
+      }
+    }
+  }
+  return model;
+}
+
+uint64_t Model::weight_bytes() const {
+  uint64_t total = 0;
+  for (const GgufTensorInfo& t : file_->tensors()) total += t.bytes;
+  return total;
+}
+
+}  // namespace triplane::engine

@@ -1,0 +1,68 @@
+#pragma once
+
+// A loaded model: the mapped GGUF file, its hyperparameters and views of its weights.
+// Immutable after Load(); share it between threads freely.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/gguf/ggml_type.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/model/model_config.h"
+
+namespace triplane::engine {
+
+// A weight matrix in the mapped file: [rows, cols] row-major blocks of `type` (GGUF
+// dims {cols, rows}). Zero-copy view; valid while the Model lives.
+struct WeightMatrix {
+  GgmlType type = GgmlType::kF32;
+  const std::byte* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int64_t row_bytes = 0;
+};
+
+struct LayerWeights {
+  std::vector<float> attn_norm;  // [embedding]
+  WeightMatrix wq, wk, wv, wo;   // [q_dim, emb], [kv_dim, emb] ×2, [emb, q_dim]
+  std::vector<float> bq, bk, bv; // empty unless the architecture has QKV biases
+  std::vector<float> q_norm, k_norm;  // [head_dim], empty unless the architecture has them
+  std::vector<float> ffn_norm;   // [embedding]
+  WeightMatrix w_gate, w_up, w_down;  // [ffn, emb] ×2, [emb, ffn]
+};
+
+struct ModelWeights {
+  WeightMatrix token_embd;          // [vocab, embedding]
+  std::vector<float> output_norm;   // [embedding]
+  WeightMatrix output;              // [vocab, embedding]; token_embd when tied
+  bool tied_output = false;
+  std::vector<float> rope_freq_factors;  // [rope_dims / 2] (Llama 3 scaling), or empty
+  std::vector<LayerWeights> layers;
+};
+
+class Model {
+ public:
+  // Maps `path` and binds every tensor the architecture needs, checking names, shapes
+  // and types. Norm and bias vectors are converted to f32 (small); matrices stay mapped.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& path);
+  // The same from an already opened file (tests); takes ownership.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Model>> FromFile(std::unique_ptr<GgufFile> file);
+
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  const GgufFile& file() const { return *file_; }
+
+  // Bytes of weight data mapped (the model's share of memory).
+  uint64_t weight_bytes() const;
+
+ private:
+  Model() = default;
+  std::unique_ptr<GgufFile> file_;
+  ModelConfig config_;
+  ModelWeights weights_;
+};
+
+}  // namespace triplane::engine
