@@ -31,6 +31,7 @@ struct GenerateFlags {
   int ctx = 0;
   bool json = false;
   int top_logprobs = 0;
+  bool mmap = false;
   engine::SamplingParams sampling{.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f};
 };
 
@@ -43,7 +44,7 @@ int Fail(const absl::Status& status) { return Fail(common::ToStd(status.message(
 
 int RunGenerate(const GenerateFlags& f) {
   using Clock = std::chrono::steady_clock;
-  auto model = engine::Model::Load(f.model);
+  auto model = engine::Model::Load(f.model, {.huge_pages = !f.mmap});
   if (!model.ok()) return Fail(model.status());
   auto vocab = engine::LoadVocab((*model)->file());
   if (!vocab.ok()) return Fail(vocab.status());
@@ -153,6 +154,9 @@ Command AddGenerateCommand(CLI::App& root) {
   app->add_option("--top-logprobs", f->top_logprobs, "With --json: the K most likely tokens at each step")
       ->check(CLI::Range(0, 20))
       ->capture_default_str();
+  app->add_flag("--mmap", f->mmap,
+                "Use the weights in place from the file mapping (zero copy, less memory, slower "
+                "decode) instead of copying them into huge pages");
   return {app, [f] { return RunGenerate(*f); }};
 }
 

@@ -1,5 +1,10 @@
 #include "engine/model/model.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+
 #include "common/status_macros.h"
 #include "engine/kernels/cpu/quant.h"
 #include "engine/model/architecture.h"
@@ -58,12 +63,70 @@ absl::StatusOr<std::vector<float>> BindVector(const GgufFile& file, const std::s
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path) {
+absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, ModelLoadOptions options) {
   TP_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, GgufFile::Open(path));
-  return FromFile(std::move(file));
+  return FromFile(std::move(file), options);
 }
 
-absl::StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<GgufFile> file) {
+Model::~Model() {
+  if (weight_copy_) ::munmap(weight_copy_, weight_copy_bytes_);
+}
+
+bool Model::CopyWeightsToHugePages() {
+  const auto& tensors = file_->tensors();
+  if (tensors.empty()) return false;
+  // The data section: from the lowest tensor offset to the end of the highest tensor.
+  const std::byte* first = nullptr;
+  const std::byte* last = nullptr;
+  for (const GgufTensorInfo& t : tensors) {
+    std::span<const std::byte> data = file_->TensorData(t);
+    if (data.empty()) continue;
+    const std::byte* begin = data.data();
+    if (!first || begin < first) first = begin;
+    if (!last || begin + data.size() > last) last = begin + data.size();
+  }
+  if (!first) return false;
+  constexpr size_t kHugePage = 2u << 20;
+  const size_t bytes = static_cast<size_t>(last - first);
+  const size_t mapped = (bytes + kHugePage - 1) / kHugePage * kHugePage + kHugePage;
+  void* raw = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return false;
+  // Start on a 2 MiB boundary so that every page can be huge; trim the rest.
+  auto addr = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (addr + kHugePage - 1) & ~(uintptr_t{kHugePage} - 1);
+  if (aligned > addr) ::munmap(raw, aligned - addr);
+  const size_t usable = mapped - (aligned - addr);
+  const size_t keep = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  if (usable > keep) ::munmap(reinterpret_cast<void*>(aligned + keep), usable - keep);
+  auto* copy = reinterpret_cast<std::byte*>(aligned);
+  ::madvise(copy, keep, MADV_HUGEPAGE);
+  std::memcpy(copy, first, bytes);
+  auto move = [&](WeightMatrix& m) {
+    if (m.data) m.data = copy + (m.data - first);
+  };
+  ModelWeights& w = weights_;
+  move(w.token_embd);
+  w.output = w.tied_output ? w.token_embd : w.output;
+  if (!w.tied_output) {
+    // `output` was bound separately; it still points into the file.
+    w.output.data = copy + (w.output.data - first);
+  }
+  for (LayerWeights& l : w.layers) {
+    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) move(*m);
+  }
+  // The file's pages are no longer needed for the weights: drop them from this process
+  // (they stay in the page cache; metadata is re-read from it on demand).
+  const long page = ::sysconf(_SC_PAGESIZE);
+  auto begin = (reinterpret_cast<uintptr_t>(first) + page - 1) & ~static_cast<uintptr_t>(page - 1);
+  auto end = reinterpret_cast<uintptr_t>(last) & ~static_cast<uintptr_t>(page - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  weight_copy_ = copy;
+  weight_copy_bytes_ = keep;
+  return true;
+}
+
+absl::StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<GgufFile> file,
+                                                       ModelLoadOptions options) {
   std::unique_ptr<Model> model(new Model());
   model->file_ = std::move(file);
   const GgufFile& f = *model->file_;
@@ -114,6 +177,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<GgufFile>
       }
     }
   }
+  if (options.huge_pages) model->CopyWeightsToHugePages();
   return model;
 }
 

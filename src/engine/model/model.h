@@ -43,13 +43,24 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
 };
 
+struct ModelLoadOptions {
+  // Copy the weights into anonymous memory advised for transparent huge pages (and
+  // release the file pages): decode streams every weight once per token, and 2 MiB
+  // pages read 12-20 % faster here than the page cache's 4 KiB pages. Off: weights are
+  // used in place from the file mapping (zero copy).
+  bool huge_pages = true;
+};
+
 class Model {
  public:
   // Maps `path` and binds every tensor the architecture needs, checking names, shapes
-  // and types. Norm and bias vectors are converted to f32 (small); matrices stay mapped.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& path);
+  // and types. Norm and bias vectors are converted to f32 (small).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& path,
+                                                                   ModelLoadOptions options = {});
   // The same from an already opened file (tests); takes ownership.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Model>> FromFile(std::unique_ptr<GgufFile> file);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Model>> FromFile(std::unique_ptr<GgufFile> file,
+                                                                       ModelLoadOptions options = {});
+  ~Model();
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
@@ -60,7 +71,12 @@ class Model {
 
  private:
   Model() = default;
+  // Moves the matrices into huge-page-advised anonymous memory; false if unavailable.
+  bool CopyWeightsToHugePages();
+
   std::unique_ptr<GgufFile> file_;
+  void* weight_copy_ = nullptr;  // anonymous mapping holding the matrices, or null
+  size_t weight_copy_bytes_ = 0;
   ModelConfig config_;
   ModelWeights weights_;
 };

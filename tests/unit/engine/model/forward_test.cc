@@ -80,6 +80,22 @@ TEST_P(ForwardTest, PrefillMatchesTokenByTokenDecodeAndThreadCounts) {
   EXPECT_LE(max_diff, 1e-3 * std::max(1.0, max_abs)) << "max |logit| " << max_abs;
 }
 
+TEST_P(ForwardTest, HugePageCopyAndMappedWeightsGiveIdenticalLogits) {
+  auto mapped = Model::Load((dir_ / "model.gguf").string(), {.huge_pages = false});
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  const int64_t vocab = model_->config().vocab_size;
+  const std::vector<int32_t> tokens = {3, 1, 4, 1, 5, 9, 2, 6};
+  auto run = [&](const Model& model) {
+    WorkerTeam team(2);
+    ForwardPass pass(model, team);
+    KvCache cache(model.config(), 16);
+    std::vector<float> logits(static_cast<size_t>(vocab));
+    EXPECT_TRUE(pass.Forward(tokens, cache, logits).ok());
+    return logits;
+  };
+  EXPECT_EQ(run(*model_), run(**mapped));
+}
+
 TEST_P(ForwardTest, RejectsBadInputsWithoutTouchingTheCache) {
   WorkerTeam team(1);
   ForwardPass pass(*model_, team);
