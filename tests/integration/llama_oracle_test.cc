@@ -26,6 +26,7 @@ struct OracleCase {
   std::string arch;
   GgmlType type;
   double tolerance;  // max |Δlogit| relative to the largest |logit|
+  bool llama3_rope = false;
 };
 
 class LlamaOracleTest : public ::testing::TestWithParam<OracleCase> {};
@@ -46,11 +47,11 @@ TEST_P(LlamaOracleTest, LogitsAgreeWithLlamaCpp) {
   const std::string vocab = LlamaCppSource() + "/models/ggml-vocab-llama-spm.gguf";
   ASSERT_TRUE(std::filesystem::exists(vocab)) << vocab << " is missing: run scripts/llama-cpp-source";
   auto dir = std::filesystem::temp_directory_path() /
-             ("triplane-oracle-" + std::to_string(::getpid()) + "-" + c.arch);
+             ("triplane-oracle-" + std::to_string(::getpid()) + "-" + c.arch + std::to_string(c.llama3_rope));
   std::filesystem::create_directories(dir);
   const std::string model_path = (dir / "model.gguf").string();
   ASSERT_TRUE(WriteRandomModel({.architecture = c.arch, .size = "tiny", .type = c.type,
-                                .vocab_from = vocab, .seed = 11},
+                                .vocab_from = vocab, .seed = 11, .llama3_rope_scaling = c.llama3_rope},
                                model_path)
                   .ok());
   auto model = Model::Load(model_path);
@@ -119,10 +120,12 @@ INSTANTIATE_TEST_SUITE_P(
                       OracleCase{"qwen2", GgmlType::kF32, 1e-3}, OracleCase{"qwen3", GgmlType::kF32, 1e-3},
                       OracleCase{"llama", GgmlType::kBF16, 1e-2}, OracleCase{"llama", GgmlType::kQ8_0, 2.5e-2},
                       OracleCase{"qwen2", GgmlType::kQ4_0, 2.5e-2}, OracleCase{"qwen3", GgmlType::kQ4_K, 2.5e-2},
-                      OracleCase{"llama", GgmlType::kQ6_K, 2.5e-2}),
+                      OracleCase{"llama", GgmlType::kQ6_K, 2.5e-2},
+                      OracleCase{"llama", GgmlType::kF16, 2e-3, /*llama3_rope=*/true}),
     [](const auto& info) {
       auto traits = GetGgmlTypeTraits(static_cast<uint32_t>(info.param.type));
-      std::string name = info.param.arch + "_" + std::string(traits->name);
+      std::string name = info.param.arch + "_" + std::string(traits->name) +
+                         (info.param.llama3_rope ? "_llama3_rope" : "");
       for (char& ch : name) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
       return name;
     });

@@ -105,6 +105,7 @@ absl::Status WriteRandomModel(const RandomModelOptions& o, const std::string& ou
   c.head_dim = s.embedding / s.heads;
   c.rope_dims = c.head_dim;
   const bool qwen = o.architecture != "llama";
+  const bool llama3_rope = !qwen && (o.llama3_rope_scaling || o.size == "1b");
 
   GgufWriter w;
   const std::string p = o.architecture + ".";
@@ -118,7 +119,7 @@ absl::Status WriteRandomModel(const RandomModelOptions& o, const std::string& ou
   w.SetUint32(p + "attention.head_count", static_cast<uint32_t>(c.heads));
   w.SetUint32(p + "attention.head_count_kv", static_cast<uint32_t>(c.kv_heads));
   w.SetUint32(p + "rope.dimension_count", static_cast<uint32_t>(c.rope_dims));
-  w.SetFloat32(p + "rope.freq_base", qwen ? 1000000.0f : 10000.0f);
+  w.SetFloat32(p + "rope.freq_base", qwen ? 1000000.0f : (llama3_rope ? 500000.0f : 10000.0f));
   w.SetFloat32(p + "attention.layer_norm_rms_epsilon", qwen ? 1e-6f : 1e-5f);
   if (o.architecture == "qwen3") {
     w.SetUint32(p + "attention.key_length", static_cast<uint32_t>(c.head_dim));
@@ -165,6 +166,27 @@ absl::Status WriteRandomModel(const RandomModelOptions& o, const std::string& ou
     }
   }
   TP_RETURN_IF_ERROR(add_vector("output_norm.weight", c.embedding, 1.0f, 0.1f));
+  if (llama3_rope) {
+    // Llama 3.1's recipe: keep high frequencies, divide low ones by `factor`, blend between.
+    constexpr double kFactor = 8, kLowFreqFactor = 1, kHighFreqFactor = 4, kOriginalContext = 8192;
+    const double low_wavelength = kOriginalContext / kLowFreqFactor;
+    const double high_wavelength = kOriginalContext / kHighFreqFactor;
+    std::vector<float> factors;
+    for (int64_t i = 0; i < c.rope_dims / 2; ++i) {
+      const double freq = std::pow(500000.0, -2.0 * static_cast<double>(i) / static_cast<double>(c.rope_dims));
+      const double wavelength = 2 * M_PI / freq;
+      double f = 1;
+      if (wavelength > low_wavelength) {
+        f = kFactor;
+      } else if (wavelength > high_wavelength) {
+        const double smooth = (kOriginalContext / wavelength - kLowFreqFactor) / (kHighFreqFactor - kLowFreqFactor);
+        f = 1.0 / ((1 - smooth) / kFactor + smooth);
+      }
+      factors.push_back(static_cast<float>(f));
+    }
+    TP_RETURN_IF_ERROR(w.AddTensor("rope_freqs.weight", {c.rope_dims / 2}, GgmlType::kF32,
+                                   std::as_bytes(std::span<const float>(factors.data(), factors.size()))));
+  }
   if (!qwen) TP_RETURN_IF_ERROR(add_matrix("output.weight", c.embedding, c.vocab_size));  // qwen: tied
   return w.WriteTo(out);
 }

@@ -17,6 +17,10 @@ struct RandomModelOptions {
   GgmlType type = GgmlType::kF32;      // weight matrices; norms stay f32
   std::string vocab_from;              // GGUF whose tokenizer.* metadata is copied
   uint64_t seed = 0;
+  // Llama 3.1-style RoPE scaling: a rope_freqs tensor of per-dimension factors (factor 8,
+  // low/high frequency factors 1 and 4, original context 8192) and base 500000. Only for
+  // the llama architecture; the 1b size always has it, as Llama 3.2 1B does.
+  bool llama3_rope_scaling = false;
 };
 
 // Writes the model to `out` (atomically). The weights are a deterministic function of
