@@ -102,7 +102,9 @@ TEST_P(LlamaOracleTest, LogitsAgreeWithLlamaCpp) {
     if (ref_argmax != tokens[prompt + step]) ++argmax_mismatches;
   }
   EXPECT_LE(worst, c.tolerance) << c.arch;
-  if (c.type == GgmlType::kF32 || c.type == GgmlType::kF16) {
+  // Greedy tokens must be identical wherever the arithmetic is the same; the repacked
+  // types may flip a near-tie of random weights.
+  if (c.type != GgmlType::kQ8_0 && c.type != GgmlType::kQ4_0) {
     EXPECT_EQ(argmax_mismatches, 0);
   }
   RecordProperty("relative_max_logit_error", std::to_string(worst));
@@ -113,14 +115,15 @@ TEST_P(LlamaOracleTest, LogitsAgreeWithLlamaCpp) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllArchitecturesAndTypes, LlamaOracleTest,
-    // Tolerances from measured runs (relative max |Δlogit| over 32 greedy steps): f32/f16
-    // ~2-6e-4, bf16 ~4e-3, quantized types 1.1-1.7e-2 (llama.cpp's prebuilt CPU backend
-    // repacks some quantized weights and rounds activations in its own order).
-    ::testing::Values(OracleCase{"llama", GgmlType::kF32, 1e-3}, OracleCase{"llama", GgmlType::kF16, 2e-3},
-                      OracleCase{"qwen2", GgmlType::kF32, 1e-3}, OracleCase{"qwen3", GgmlType::kF32, 1e-3},
-                      OracleCase{"llama", GgmlType::kBF16, 1e-2}, OracleCase{"llama", GgmlType::kQ8_0, 2.5e-2},
-                      OracleCase{"qwen2", GgmlType::kQ4_0, 2.5e-2}, OracleCase{"qwen3", GgmlType::kQ4_K, 2.5e-2},
-                      OracleCase{"llama", GgmlType::kQ6_K, 2.5e-2},
+    // Tolerances from measured runs (relative max |Δlogit| over 32 greedy steps): f32
+    // 1e-5..1e-4, f16 5e-4, bf16 3e-3, q4_K/q6_K ~1e-6 (the same integer arithmetic),
+    // q8_0/q4_0 3-5e-3 (llama.cpp's CPU backend repacks these types and accumulates in
+    // its own order).
+    ::testing::Values(OracleCase{"llama", GgmlType::kF32, 2e-4}, OracleCase{"llama", GgmlType::kF16, 2e-3},
+                      OracleCase{"qwen2", GgmlType::kF32, 2e-4}, OracleCase{"qwen3", GgmlType::kF32, 2e-4},
+                      OracleCase{"llama", GgmlType::kBF16, 1e-2}, OracleCase{"llama", GgmlType::kQ8_0, 1.5e-2},
+                      OracleCase{"qwen2", GgmlType::kQ4_0, 1.5e-2}, OracleCase{"qwen3", GgmlType::kQ4_K, 1e-4},
+                      OracleCase{"llama", GgmlType::kQ6_K, 1e-4},
                       OracleCase{"llama", GgmlType::kF16, 2e-3, /*llama3_rope=*/true}),
     [](const auto& info) {
       auto traits = GetGgmlTypeTraits(static_cast<uint32_t>(info.param.type));

@@ -65,22 +65,22 @@ void ForwardPass::Attention(int64_t layer, int64_t n, int64_t start, KvCache& ca
   const int64_t group = c.heads / c.kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   const int64_t context = start + n;
+  const int64_t head_dim = c.head_dim;
   team_.Run(n * c.heads, [&](int64_t task, int thread) {
     const int64_t t = task / c.heads;
     const int64_t h = task % c.heads;
     const int64_t g = h / group;
     const int64_t pos = start + t;
     float* scores = &scores_[static_cast<size_t>(thread * context)];
-    // Q rounded to f16 as the f16 KV dot product does.
-    float q[4096];
-    const float* q_src = &q_[static_cast<size_t>(t * c.q_dim() + h * c.head_dim)];
-    for (int64_t d = 0; d < c.head_dim; ++d) q[d] = cpu::Fp16ToFp32(cpu::Fp32ToFp16(q_src[d]));
+    uint16_t* probs = &probs16_[static_cast<size_t>(thread * context)];
+    uint16_t* q16 = &q16_[static_cast<size_t>(thread * head_dim)];
+    // Q · K in f16 × f16 with f32 accumulation, and the softmax weights rounded to f16
+    // for the product with V: the arithmetic of llama.cpp's f16 KV cache.
+    cpu::QuantizeActivations(GgmlType::kF16, &q_[static_cast<size_t>(t * c.q_dim() + h * head_dim)],
+                             head_dim, q16);
     float max_score = -INFINITY;
     for (int64_t j = 0; j <= pos; ++j) {
-      const uint16_t* k = cache.K(layer, j) + g * c.head_dim;
-      float dot = 0;
-      for (int64_t d = 0; d < c.head_dim; ++d) dot += q[d] * cpu::Fp16ToFp32(k[d]);
-      scores[j] = dot * scale;
+      scores[j] = cpu::VecDot(GgmlType::kF16, cache.K(layer, j) + g * head_dim, q16, head_dim) * scale;
       max_score = std::max(max_score, scores[j]);
     }
     double sum = 0;
@@ -89,12 +89,11 @@ void ForwardPass::Attention(int64_t layer, int64_t n, int64_t start, KvCache& ca
       sum += scores[j];
     }
     const float inv = static_cast<float>(1.0 / sum);
-    float* out = &attn_[static_cast<size_t>(t * c.q_dim() + h * c.head_dim)];
-    std::fill(out, out + c.head_dim, 0.0f);
-    for (int64_t j = 0; j <= pos; ++j) {
-      const uint16_t* v = cache.V(layer, j) + g * c.head_dim;
-      const float p = scores[j] * inv;
-      for (int64_t d = 0; d < c.head_dim; ++d) out[d] += p * cpu::Fp16ToFp32(v[d]);
+    for (int64_t j = 0; j <= pos; ++j) scores[j] *= inv;
+    cpu::QuantizeActivations(GgmlType::kF16, scores, pos + 1, probs);
+    float* out = &attn_[static_cast<size_t>(t * c.q_dim() + h * head_dim)];
+    for (int64_t d = 0; d < head_dim; ++d) {
+      out[d] = cpu::VecDot(GgmlType::kF16, cache.Vt(layer, g * head_dim + d), probs, pos + 1);
     }
   });
 }
@@ -120,8 +119,9 @@ absl::Status ForwardPass::Forward(std::span<const int32_t> tokens, KvCache& cach
   }
   if (scores_.size() < static_cast<size_t>(team_.size() * cache.capacity())) {
     scores_.resize(static_cast<size_t>(team_.size() * cache.capacity()));
+    probs16_.resize(scores_.size());
   }
-  if (config_.head_dim > 4096) return absl::InvalidArgumentError("forward: head size above 4096");
+  q16_.resize(static_cast<size_t>(team_.size() * config_.head_dim));
   for (int64_t done = 0; done < n; done += max_batch_) {
     const int64_t chunk = std::min(max_batch_, n - done);
     const bool last = done + chunk == n;
@@ -191,10 +191,9 @@ absl::Status ForwardPass::ForwardChunk(std::span<const int32_t> tokens, KvCache&
       for (int64_t h = 0; h < c.heads; ++h) rotate(q + h * c.head_dim);
       for (int64_t h = 0; h < c.kv_heads; ++h) rotate(k + h * c.head_dim);
       uint16_t* k_cache = cache.K(layer, start + t);
-      uint16_t* v_cache = cache.V(layer, start + t);
       for (int64_t i = 0; i < c.kv_dim(); ++i) {
         k_cache[i] = cpu::Fp32ToFp16(k[i]);
-        v_cache[i] = cpu::Fp32ToFp16(v[i]);
+        cache.Vt(layer, i)[start + t] = cpu::Fp32ToFp16(v[i]);
       }
     });
     Attention(layer, n, start, cache);

@@ -41,6 +41,8 @@ class ForwardPass {
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_;  // [max_batch, ...] scratch
   std::vector<std::byte> act_;                                 // quantized activations
   std::vector<float> scores_;                                  // [threads, context]
+  std::vector<uint16_t> probs16_;                              // [threads, context] f16
+  std::vector<uint16_t> q16_;                                  // [threads, head_dim] f16
   std::vector<float> rope_inv_freq_;                           // [rope_dims / 2]
 };
 

@@ -1,8 +1,10 @@
 #pragma once
 
-// Keys and values of one sequence, contiguous: [layers][capacity][kv_dim] in f16 (the
-// precision llama.cpp keeps by default). The serving runtime replaces this with a
-// paged cache; the forward pass only needs positions → rows.
+// Keys and values of one sequence, contiguous, in f16 (the precision llama.cpp keeps by
+// default). Keys are [layers][capacity][kv_dim]; values are stored transposed,
+// [layers][kv_dim][capacity], so that attention's weighted sum over positions is one
+// contiguous dot product per value dimension. The serving runtime replaces this with a
+// paged cache.
 
 #include <cstdint>
 #include <vector>
@@ -25,17 +27,21 @@ class KvCache {
   void Truncate(int64_t n) { size_ = n < size_ ? n : size_; }
   void set_size(int64_t n) { size_ = n; }     // REQUIRES: n <= capacity()
 
-  // Row of layer `layer` at position `pos`: kv_dim f16 values.
+  // Key row of layer `layer` at position `pos`: kv_dim f16 values.
   uint16_t* K(int64_t layer, int64_t pos) { return &k_[Index(layer, pos)]; }
-  uint16_t* V(int64_t layer, int64_t pos) { return &v_[Index(layer, pos)]; }
   const uint16_t* K(int64_t layer, int64_t pos) const { return &k_[Index(layer, pos)]; }
-  const uint16_t* V(int64_t layer, int64_t pos) const { return &v_[Index(layer, pos)]; }
+  // Value dimension `dim` of layer `layer` over all positions: capacity f16 values.
+  uint16_t* Vt(int64_t layer, int64_t dim) { return &v_[IndexT(layer, dim)]; }
+  const uint16_t* Vt(int64_t layer, int64_t dim) const { return &v_[IndexT(layer, dim)]; }
 
   uint64_t bytes() const { return (k_.size() + v_.size()) * sizeof(uint16_t); }
 
  private:
   size_t Index(int64_t layer, int64_t pos) const {
     return static_cast<size_t>((layer * capacity_ + pos) * kv_dim_);
+  }
+  size_t IndexT(int64_t layer, int64_t dim) const {
+    return static_cast<size_t>((layer * kv_dim_ + dim) * capacity_);
   }
   int64_t layers_;
   int64_t kv_dim_;
