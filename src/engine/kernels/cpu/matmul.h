@@ -43,7 +43,10 @@ void MatVec(GgmlType type, const void* weights, int64_t rows, int64_t cols, cons
 // out[a * out_stride + r] = dot(weights[r, :], activations[a]) for a in [0, n_act) and
 // r in [row_begin, row_end). Activation row a starts at
 // (const char*)activations + a * act_stride_bytes, in ActivationType(type).
-// Reads each weight row from memory once for all activation rows (prefill, batches).
+// From 3 activation rows up, register-tiled kernels unpack each weight row once per block
+// of activations that fits in L2 (up to a few hundred rows) and reuse it across them.
+// Every output is bit-identical to VecDot of its (row, activation) pair, whatever n_act,
+// so prefill and token-by-token decode agree exactly.
 // REQUIRES: as MatVec, plus n_act >= 0 and out_stride >= rows.
 void MatMul(GgmlType type, const void* weights, int64_t rows, int64_t cols, const void* activations,
             int64_t n_act, int64_t act_stride_bytes, float* out, int64_t out_stride,

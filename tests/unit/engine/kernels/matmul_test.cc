@@ -68,9 +68,10 @@ struct Problem {
   std::vector<float> w_float, a_float;  // dequantized, for magnitudes
 };
 
-Problem MakeProblem(GgmlType type, int64_t rows, int64_t n_act, uint32_t seed) {
+Problem MakeProblemWithCols(GgmlType type, int64_t rows, int64_t n_act, int64_t cols,
+                            uint32_t seed) {
   std::mt19937 rng(seed);
-  Problem p{type, rows, Cols(type), n_act, 0, {}, {}, {}, {}};
+  Problem p{type, rows, cols, n_act, 0, {}, {}, {}, {}};
   const int64_t row_bytes = RowBytes(type, p.cols);
   const GgmlType act_type = ActivationType(type);
   p.act_stride = RowBytes(act_type, p.cols) + 64;
@@ -91,6 +92,10 @@ Problem MakeProblem(GgmlType type, int64_t rows, int64_t n_act, uint32_t seed) {
     EXPECT_TRUE(DequantizeRow(act_type, dst, p.a_float.data() + a * p.cols, p.cols).ok());
   }
   return p;
+}
+
+Problem MakeProblem(GgmlType type, int64_t rows, int64_t n_act, uint32_t seed) {
+  return MakeProblemWithCols(type, rows, n_act, Cols(type), seed);
 }
 
 const uint8_t* WeightRow(const Problem& p, int64_t r) {
@@ -216,6 +221,88 @@ TEST_P(KernelTest, MatMulMatchesReferenceForEveryActivationRow) {
         const float ref = VecDotRef(type, WeightRow(p, r), ActRow(p, a), p.cols);
         ASSERT_NEAR(got, ref, Tolerance(type) * Magnitude(p, r, a))
             << Name(type) << " act " << a << " row " << r;
+      }
+    }
+  }
+}
+
+// The register-tiled kernels work on 4 x 4 tiles of (weight row, activation row) pairs:
+// every count of activation rows around and across tile and panel edges, row ranges that
+// start and end inside tiles, and a single block per row.
+TEST_P(KernelTest, MatMulMatchesReferenceForEveryBatchSizeAndRowRange) {
+  const float kUntouched = std::numeric_limits<float>::quiet_NaN();
+  for (GgmlType type : kWeightTypes) {
+    for (int64_t n_act : {1, 2, 3, 4, 5, 7, 8, 13, 64}) {
+      const Problem p = MakeProblem(type, 23, n_act, static_cast<uint32_t>(31 + n_act));
+      for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, 23}, {3, 22}, {1, 6}, {7, 8}}) {
+        const int64_t out_stride = p.rows + 1;
+        std::vector<float> out(static_cast<size_t>(n_act * out_stride), kUntouched);
+        MatMul(type, p.weights.data(), p.rows, p.cols, p.activations.data(), n_act, p.act_stride,
+               out.data(), out_stride, begin, end);
+        for (int64_t a = 0; a < n_act; ++a) {
+          for (int64_t r = 0; r < out_stride; ++r) {
+            const float got = out[a * out_stride + r];
+            if (r < begin || r >= end) {
+              ASSERT_TRUE(std::isnan(got)) << Name(type) << " wrote " << a << "," << r;
+              continue;
+            }
+            const float ref = VecDotRef(type, WeightRow(p, r), ActRow(p, a), p.cols);
+            ASSERT_NEAR(got, ref, Tolerance(type) * Magnitude(p, r, a))
+                << Name(type) << " n_act " << n_act << " act " << a << " row " << r;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Batch invariance: each output of MatMul is VecDot of its pair, bit for bit, whatever
+// the batch size or row range (prefill and token-by-token decode agree exactly).
+TEST_P(KernelTest, MatMulRowsAreBitIdenticalToVecDot) {
+  for (GgmlType type : kWeightTypes) {
+    for (int64_t n_act : {3, 5, 13}) {
+      // Float types: 333 and 1016 columns cover every part of DotWith's loops.
+      for (int64_t cols : {Cols(type), 3 * Cols(type) + (Cols(type) == 333 ? 17 : 0)}) {
+        const Problem p = MakeProblemWithCols(type, 9, n_act, cols, static_cast<uint32_t>(cols));
+        std::vector<float> out(static_cast<size_t>(n_act * p.rows));
+        MatMul(type, p.weights.data(), p.rows, p.cols, p.activations.data(), n_act, p.act_stride,
+               out.data(), p.rows, 1, p.rows);
+        for (int64_t a = 0; a < n_act; ++a) {
+          for (int64_t r = 1; r < p.rows; ++r) {
+            ASSERT_EQ(out[a * p.rows + r], VecDot(type, WeightRow(p, r), ActRow(p, a), p.cols))
+                << Name(type) << " cols " << p.cols << " n_act " << n_act << " act " << a << " row "
+                << r;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(KernelTest, MatMulHandlesSingleBlockRows) {
+  for (GgmlType type : kWeightTypes) {
+    const int64_t block = GetGgmlTypeTraits(static_cast<uint32_t>(type))->block_elements;
+    for (int64_t cols : {block, block == 1 ? int64_t{5} : 3 * block}) {
+      constexpr int64_t kRows = 6, kActs = 6;
+      std::mt19937 rng(static_cast<uint32_t>(cols + 1));
+      const int64_t row_bytes = RowBytes(type, cols);
+      const int64_t act_bytes = RowBytes(ActivationType(type), cols);
+      std::vector<uint8_t> w(static_cast<size_t>(kRows * row_bytes));
+      std::vector<uint8_t> x(static_cast<size_t>(kActs * act_bytes));
+      for (int64_t r = 0; r < kRows; ++r) {
+        ASSERT_TRUE(QuantizeRow(type, Gaussian(cols, rng).data(), &w[r * row_bytes], cols).ok());
+      }
+      for (int64_t a = 0; a < kActs; ++a) {
+        QuantizeActivations(type, Gaussian(cols, rng).data(), cols, &x[a * act_bytes]);
+      }
+      std::vector<float> out(kRows * kActs);
+      MatMul(type, w.data(), kRows, cols, x.data(), kActs, act_bytes, out.data(), kRows, 0, kRows);
+      for (int64_t a = 0; a < kActs; ++a) {
+        for (int64_t r = 0; r < kRows; ++r) {
+          const float ref = VecDotRef(type, &w[r * row_bytes], &x[a * act_bytes], cols);
+          EXPECT_NEAR(out[a * kRows + r], ref, 1e-5f * (std::fabs(ref) + cols))
+              << Name(type) << " cols " << cols << " act " << a << " row " << r;
+        }
       }
     }
   }
