@@ -10,6 +10,7 @@
 #define TRIPLANE_ENGINE_KERNELS_CPU_DOT_Q4_K_INL_H_
 #endif
 
+#include <cmath>
 #include <cstdint>
 
 #include "engine/kernels/cpu/int8_x86-inl.h"
@@ -51,7 +52,9 @@ HWY_INLINE float DotQ4K(const void* w, const void* a, int64_t n) {
     }
     const float d = HalfToFloat(x[b].d) * y[b].d;
     acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-    sum_mins += HalfToFloat(x[b].dmin) * y[b].d * static_cast<float>(mins_dot);
+    // An explicit fused multiply-add, so that the result does not depend on whether the
+    // compiler contracts (it does at -O3, not always at -O1); the tiled MatMul matches it.
+    sum_mins = std::fma(HalfToFloat(x[b].dmin) * y[b].d, static_cast<float>(mins_dot), sum_mins);
   }
   return SumLanes(acc) - sum_mins;
 }

@@ -119,8 +119,8 @@ class GemmKQuant {
           if (q6_) {
             _mm512_storeu_si512(reinterpret_cast<int32_t*>(side_) + (i * supers_ + b) * padded_ + j,
                                 _mm512_slli_epi32(dot, 5));
-          } else {  // DotQ4K: sum_mins += dmin * y.d * float(mins_dot), which GCC contracts
-                    // to this FMA (MatMulRowsAreBitIdenticalToVecDot checks it)
+          } else {  // DotQ4K: sum_mins = fma(dmin * y.d, float(mins_dot), sum_mins), the
+                    // same FMA (MatMulRowsAreBitIdenticalToVecDot checks it)
             float dmin;
             std::memcpy(&dmin, wp + kScalesOffset + 4, 4);
             const __m512 dd =
