@@ -1,5 +1,7 @@
 // `triplane gguf random` and `triplane generate` as a user runs them.
 
+#include <sys/resource.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -86,6 +88,29 @@ TEST(GenerateTest, RandomModelGeneratesGreedilyAndReproducibly) {
   RunResult bad = RunTriplane(dir, {"generate", "--model", vocab, "--prompt", "x"});
   EXPECT_EQ(bad.code, 1);
   EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(GenerateTest, PeakMemoryIsTheModelPlusKvCachePlusLessThan64MiB) {
+  const std::string vocab = LlamaCppSource() + "/models/ggml-vocab-llama-spm.gguf";
+  ASSERT_TRUE(std::filesystem::exists(vocab)) << vocab << " is missing: run scripts/llama-cpp-source";
+  auto dir = std::filesystem::temp_directory_path() / ("triplane-peak-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string model = (dir / "model.gguf").string();
+  RunResult made = RunTriplane(dir, {"gguf", "random", "--arch", "llama", "--size", "110m", "--type", "q8_0",
+                                     "--vocab-from", vocab, "--out", model});
+  ASSERT_EQ(made.code, 0) << made.err;
+  RunResult run = RunTriplane(dir, {"generate", "--model", model, "--prompt", "Hello", "-n", "16",
+                                    "--ctx", "64", "--threads", "1", "--temp", "0"});
+  ASSERT_EQ(run.code, 0) << run.err;
+  // The largest child so far (gguf random streams rows, so generate is the largest).
+  rusage usage{};
+  ASSERT_EQ(getrusage(RUSAGE_CHILDREN, &usage), 0);
+  const double peak = static_cast<double>(usage.ru_maxrss) * 1024;
+  const double model_bytes = static_cast<double>(std::filesystem::file_size(model));
+  const double kv_bytes = 12.0 * 64 * 768 * 2 * 2;  // layers × ctx × kv_dim × (K, V) × f16
+  EXPECT_LT(peak, model_bytes + kv_bytes + 64.0 * 1024 * 1024)
+      << "peak " << peak / 1048576 << " MiB, model " << model_bytes / 1048576 << " MiB";
   std::filesystem::remove_all(dir);
 }
 

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/status_macros.h"
@@ -100,7 +101,17 @@ bool Model::CopyWeightsToHugePages() {
   if (usable > keep) ::munmap(reinterpret_cast<void*>(aligned + keep), usable - keep);
   auto* copy = reinterpret_cast<std::byte*>(aligned);
   ::madvise(copy, keep, MADV_HUGEPAGE);
-  std::memcpy(copy, first, bytes);
+  // Copy in chunks, dropping each chunk of file pages from this process as soon as it is
+  // copied, so that the peak stays near one copy of the weights (not two).
+  const long page = ::sysconf(_SC_PAGESIZE);
+  constexpr size_t kChunk = 32u << 20;
+  for (size_t done = 0; done < bytes; done += kChunk) {
+    const size_t n = std::min(kChunk, bytes - done);
+    std::memcpy(copy + done, first + done, n);
+    auto begin = (reinterpret_cast<uintptr_t>(first + done) + page - 1) & ~static_cast<uintptr_t>(page - 1);
+    auto end = reinterpret_cast<uintptr_t>(first + done + n) & ~static_cast<uintptr_t>(page - 1);
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
   auto move = [&](WeightMatrix& m) {
     if (m.data) m.data = copy + (m.data - first);
   };
@@ -114,12 +125,6 @@ bool Model::CopyWeightsToHugePages() {
   for (LayerWeights& l : w.layers) {
     for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) move(*m);
   }
-  // The file's pages are no longer needed for the weights: drop them from this process
-  // (they stay in the page cache; metadata is re-read from it on demand).
-  const long page = ::sysconf(_SC_PAGESIZE);
-  auto begin = (reinterpret_cast<uintptr_t>(first) + page - 1) & ~static_cast<uintptr_t>(page - 1);
-  auto end = reinterpret_cast<uintptr_t>(last) & ~static_cast<uintptr_t>(page - 1);
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
   weight_copy_ = copy;
   weight_copy_bytes_ = keep;
   return true;
