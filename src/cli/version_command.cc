@@ -18,7 +18,7 @@ std::string VersionText(const common::BuildInfo& info) {
       "compiler:   {}\n"
       "cuda:       {}\n"
       "sanitizers: {}\n",
-      info.version, info.git_commit, info.build_type, info.compiler, info.cuda ? "on" : "off",
+      info.version, info.git_commit, info.build_type, info.compiler, info.cuda ? "toolkit built in (no GPU kernels yet)" : "off",
       info.sanitizers.empty() ? "none" : info.sanitizers);
 }
 
