@@ -1,9 +1,10 @@
 // HTTP/1.1 server: Boost.Asio coroutines for the connection loop, Beast's parser for
 // requests, and hand-written response framing (status line, headers, chunked encoding).
 //
-// Threading: each connection lives on its own strand; its coroutine is the only code
-// that touches the socket and the read buffer. Handlers talk to the connection through
-// an Exchange (mutex-guarded output queue) and wake it by posting to the strand.
+// Threading: one io_context per I/O thread; each connection lives on one of them, and
+// its coroutine is the only code that touches the socket and the read buffer. Handlers
+// talk to the connection through an Exchange (mutex-guarded output queue) and wake it
+// by posting to its io_context.
 
 #include <utility>  // Boost 1.74's Asio needs it before its own headers.
 
@@ -197,7 +198,7 @@ class Exchange {
     callback();
   }
 
-  // Cancels the exchange unless it already completed; runs callbacks on the strand.
+  // Cancels the exchange unless it already completed; runs callbacks on the connection's thread.
   void Cancel() {
     std::vector<std::function<void()>> callbacks;
     {
@@ -248,7 +249,7 @@ class Exchange {
 
  private:
   void Notify();
-  // Runs `callbacks` on the connection's strand, or here if the connection is gone.
+  // Runs `callbacks` on the connection's thread, or here if the connection is gone.
   void RunOnConnection(std::vector<std::function<void()>> callbacks);
 
   // No executor is held here: a handler may keep its Responder after the server and
@@ -366,9 +367,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(HttpServer::Impl& server, tcp::socket socket)
       : server_(server),
         socket_(std::move(socket)),
-        strand_(socket_.get_executor()),
-        signal_(strand_),
-        deadline_(strand_) {
+        executor_(socket_.get_executor()),
+        signal_(executor_),
+        deadline_(executor_) {
     boost::system::error_code ec;
     auto remote = socket_.remote_endpoint(ec);
     if (!ec) remote_ = fmt::format("{}:{}", remote.address().to_string(), remote.port());
@@ -380,7 +381,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Called from any thread: finish the current exchange (if any), then close.
   void BeginShutdown() {
-    asio::post(strand_, [self = shared_from_this()] {
+    asio::post(executor_, [self = shared_from_this()] {
       self->closing_ = true;
       if (self->idle_) self->CloseSocket();
     });
@@ -388,7 +389,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Called from any thread: cancel the exchange and close now.
   void ForceClose() {
-    asio::post(strand_, [self = shared_from_this()] {
+    asio::post(executor_, [self = shared_from_this()] {
       self->closing_ = true;
       if (self->exchange_) self->exchange_->Cancel();
       self->CloseSocket();
@@ -397,10 +398,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void Wake() {
-    asio::post(strand_, [self = shared_from_this()] { self->signal_.cancel(); });
+    asio::post(executor_, [self = shared_from_this()] { self->signal_.cancel(); });
   }
 
-  void Post(std::function<void()> fn) { asio::post(strand_, std::move(fn)); }
+  void Post(std::function<void()> fn) { asio::post(executor_, std::move(fn)); }
 
  private:
   // Sets the time by which the current read or write must finish; when it passes, the
@@ -449,7 +450,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   HttpServer::Impl& server_;
   tcp::socket socket_;
-  asio::any_io_executor strand_;  // the socket's executor: a strand of the io_context
+  asio::any_io_executor executor_;  // the socket's: its io_context, run by one thread
   asio::steady_timer signal_;    // cancelled to wake the coroutine
   asio::steady_timer deadline_;  // read/write timeouts
   uint64_t deadline_gen_ = 0;
@@ -541,7 +542,7 @@ void Connection::StartWatch() {
   watching_ = true;
   stop_watch_requested_ = false;
   socket_.async_read_some(
-      buffer_.prepare(4096), asio::bind_executor(strand_, [self = shared_from_this()](
+      buffer_.prepare(4096), asio::bind_executor(executor_, [self = shared_from_this()](
                                                               boost::system::error_code ec, size_t n) {
         self->watching_ = false;
         if (ec) {

@@ -2,8 +2,8 @@
 
 // An HTTP/1.1 server on Boost.Asio with C++20 coroutines (Beast stays in the .cc).
 //
-// Each connection runs as a coroutine on a strand of a shared io_context served by
-// `threads` I/O threads. A request is handed to the router's handler together with a
+// `threads` I/O threads each run their own io_context; a connection is assigned to one
+// of them (round-robin) and runs there as a coroutine, never hopping threads. A request is handed to the router's handler together with a
 // Responder, which may be completed from any thread: all output is queued and written
 // by the connection coroutine, so a scheduler thread can stream tokens straight into
 // a response. While a handler runs, the connection watches the socket: if the client

@@ -2,7 +2,6 @@
 
 #include <sys/resource.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -10,14 +9,10 @@
 #include "common/json.h"
 #include "common/subprocess.h"
 #include "gtest/gtest.h"
+#include "testing/llama_cpp_source.h"
 
 namespace triplane {
 namespace {
-
-std::string LlamaCppSource() {
-  if (const char* env = std::getenv("TRIPLANE_LLAMA_CPP_SOURCE")) return env;
-  return TRIPLANE_LLAMA_CPP_SOURCE_DEFAULT;
-}
 
 struct RunResult {
   int code = -1;
@@ -45,8 +40,8 @@ RunResult RunTriplane(const std::filesystem::path& dir, std::vector<std::string>
 }
 
 TEST(GenerateTest, RandomModelGeneratesGreedilyAndReproducibly) {
-  const std::string vocab = LlamaCppSource() + "/models/ggml-vocab-llama-bpe.gguf";
-  ASSERT_TRUE(std::filesystem::exists(vocab)) << vocab << " is missing: run scripts/llama-cpp-source";
+  const std::string vocab = testing::LlamaCppVocabPath("llama-bpe").string();
+  ASSERT_FALSE(HasFailure());
   auto dir = std::filesystem::temp_directory_path() / ("triplane-generate-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string model = (dir / "model.gguf").string();
@@ -92,8 +87,8 @@ TEST(GenerateTest, RandomModelGeneratesGreedilyAndReproducibly) {
 }
 
 TEST(GenerateTest, PeakMemoryIsTheModelPlusKvCachePlusLessThan64MiB) {
-  const std::string vocab = LlamaCppSource() + "/models/ggml-vocab-llama-spm.gguf";
-  ASSERT_TRUE(std::filesystem::exists(vocab)) << vocab << " is missing: run scripts/llama-cpp-source";
+  const std::string vocab = testing::LlamaCppVocabPath("llama-spm").string();
+  ASSERT_FALSE(HasFailure());
   auto dir = std::filesystem::temp_directory_path() / ("triplane-peak-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string model = (dir / "model.gguf").string();

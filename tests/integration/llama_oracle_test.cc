@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -13,14 +12,10 @@
 #include "engine/model/forward.h"
 #include "engine/model/random_model.h"
 #include "gtest/gtest.h"
+#include "testing/llama_cpp_source.h"
 
 namespace triplane::engine {
 namespace {
-
-std::string LlamaCppSource() {
-  if (const char* env = std::getenv("TRIPLANE_LLAMA_CPP_SOURCE")) return env;
-  return TRIPLANE_LLAMA_CPP_SOURCE_DEFAULT;
-}
 
 struct OracleCase {
   std::string arch;
@@ -44,8 +39,8 @@ TEST_P(LlamaOracleTest, LogitsAgreeWithLlamaCpp) {
   const std::string oracle = TRIPLANE_LLAMA_ORACLE;
   ASSERT_FALSE(oracle.empty()) << "llama.cpp oracle not built: run scripts/setup (npm packages and "
                                   "the llama.cpp source bundle) and reconfigure";
-  const std::string vocab = LlamaCppSource() + "/models/ggml-vocab-llama-spm.gguf";
-  ASSERT_TRUE(std::filesystem::exists(vocab)) << vocab << " is missing: run scripts/llama-cpp-source";
+  const std::string vocab = testing::LlamaCppVocabPath("llama-spm").string();
+  ASSERT_FALSE(HasFailure());
   auto dir = std::filesystem::temp_directory_path() /
              ("triplane-oracle-" + std::to_string(::getpid()) + "-" + c.arch + std::to_string(c.llama3_rope));
   std::filesystem::create_directories(dir);

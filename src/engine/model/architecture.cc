@@ -8,9 +8,7 @@ const ArchitectureSpec& LlamaArchitecture();
 const ArchitectureSpec& Qwen2Architecture();
 const ArchitectureSpec& Qwen3Architecture();
 
-namespace {
-
-const ArchitectureSpec* const* Table() {
+std::span<const ArchitectureSpec* const> Architectures() {
   // Functions, not static registration objects: a registration object in a static
   // library is dropped by the linker when nothing references its file.
   static const ArchitectureSpec* const kTable[] = {
@@ -21,18 +19,12 @@ const ArchitectureSpec* const* Table() {
   return kTable;
 }
 
-constexpr size_t kTableSize = 3;
-
-}  // namespace
-
 const ArchitectureSpec* FindArchitecture(std::string_view name) {
   for (const ArchitectureSpec* spec : Architectures()) {
     if (spec->name == name) return spec;
   }
   return nullptr;
 }
-
-std::span<const ArchitectureSpec* const> Architectures() { return {Table(), kTableSize}; }
 
 std::vector<LayerTensorSpec> LlamaFamilyLayer(const ModelConfig& c, int64_t layer, bool qkv_bias,
                                               bool qk_norm) {

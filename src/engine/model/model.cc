@@ -117,11 +117,7 @@ bool Model::CopyWeightsToHugePages() {
   };
   ModelWeights& w = weights_;
   move(w.token_embd);
-  w.output = w.tied_output ? w.token_embd : w.output;
-  if (!w.tied_output) {
-    // `output` was bound separately; it still points into the file.
-    w.output.data = copy + (w.output.data - first);
-  }
+  move(w.output);  // a tied output is a copy of token_embd's view: it moves the same way
   for (LayerWeights& l : w.layers) {
     for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) move(*m);
   }
