@@ -5,6 +5,7 @@
 
 #include "common/status_macros.h"
 #include "engine/kernels/cpu/fp16.h"
+#include "engine/kernels/cpu/interleaved.h"
 #include "engine/kernels/cpu/matmul.h"
 #include "engine/kernels/cpu/quant.h"
 #include "fmt/format.h"
@@ -55,6 +56,14 @@ void ForwardPass::MatMul(const WeightMatrix& m, const float* x, int64_t n, float
   team_.Run(n, [&](int64_t row, int) {
     cpu::QuantizeActivations(m.type, x + row * m.cols, m.cols, act + row * act_row);
   });
+  if (m.interleaved) {  // split whole 16-row groups
+    constexpr int64_t kGroup = cpu::kInterleaveRows;
+    team_.ParallelFor(m.rows / kGroup, [&](int64_t begin, int64_t end) {
+      cpu::MatMulInterleaved(m.type, m.data, m.rows, m.cols, act, n, act_row, out, m.rows,
+                             begin * kGroup, end * kGroup);
+    });
+    return;
+  }
   team_.ParallelFor(m.rows, [&](int64_t begin, int64_t end) {
     cpu::MatMul(m.type, m.data, m.rows, m.cols, act, n, act_row, out, m.rows, begin, end);
   });
@@ -64,36 +73,51 @@ void ForwardPass::Attention(int64_t layer, int64_t n, int64_t start, KvCache& ca
   const ModelConfig& c = config_;
   const int64_t group = c.heads / c.kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-  const int64_t context = start + n;
   const int64_t head_dim = c.head_dim;
-  team_.Run(n * c.heads, [&](int64_t task, int thread) {
-    const int64_t t = task / c.heads;
+  const int64_t k_stride = c.kv_dim() * static_cast<int64_t>(sizeof(uint16_t));
+  const int64_t v_stride = cache.capacity() * static_cast<int64_t>(sizeof(uint16_t));
+  const int64_t spans = (n + kAttentionSpan - 1) / kAttentionSpan;
+  // One task per head and span of up to kAttentionSpan tokens: Q · K for the whole span
+  // is one mat-mat over the cache's key rows (the tiled kernels' outputs are exactly
+  // VecDot's, so a prompt's scores equal token-by-token decode's bit for bit); scores
+  // past a token's own position are computed and ignored (causal mask).
+  team_.Run(spans * c.heads, [&](int64_t task, int thread) {
     const int64_t h = task % c.heads;
+    const int64_t t0 = task / c.heads * kAttentionSpan;
+    const int64_t nt = std::min(kAttentionSpan, n - t0);
     const int64_t g = h / group;
-    const int64_t pos = start + t;
-    float* scores = &scores_[static_cast<size_t>(thread * context)];
-    uint16_t* probs = &probs16_[static_cast<size_t>(thread * context)];
-    uint16_t* q16 = &q16_[static_cast<size_t>(thread * head_dim)];
+    const int64_t context = start + t0 + nt;  // key positions the span's last token sees
+    float* scores = &scores_[static_cast<size_t>(thread * kAttentionSpan * cache.capacity())];
+    uint16_t* probs = &probs16_[static_cast<size_t>(thread * cache.capacity())];
+    uint16_t* q16 = &q16_[static_cast<size_t>(thread * kAttentionSpan * head_dim)];
     // Q · K in f16 × f16 with f32 accumulation, and the softmax weights rounded to f16
     // for the product with V: the arithmetic of llama.cpp's f16 KV cache.
-    cpu::QuantizeActivations(GgmlType::kF16, &q_[static_cast<size_t>(t * c.q_dim() + h * head_dim)],
-                             head_dim, q16);
-    float max_score = -INFINITY;
-    for (int64_t j = 0; j <= pos; ++j) {
-      scores[j] = cpu::VecDot(GgmlType::kF16, cache.K(layer, j) + g * head_dim, q16, head_dim) * scale;
-      max_score = std::max(max_score, scores[j]);
+    for (int64_t i = 0; i < nt; ++i) {
+      cpu::QuantizeActivations(GgmlType::kF16, &q_[static_cast<size_t>((t0 + i) * c.q_dim() + h * head_dim)],
+                               head_dim, q16 + i * head_dim);
     }
-    double sum = 0;
-    for (int64_t j = 0; j <= pos; ++j) {
-      scores[j] = std::exp(scores[j] - max_score);
-      sum += scores[j];
-    }
-    const float inv = static_cast<float>(1.0 / sum);
-    for (int64_t j = 0; j <= pos; ++j) scores[j] *= inv;
-    cpu::QuantizeActivations(GgmlType::kF16, scores, pos + 1, probs);
-    float* out = &attn_[static_cast<size_t>(t * c.q_dim() + h * head_dim)];
-    for (int64_t d = 0; d < head_dim; ++d) {
-      out[d] = cpu::VecDot(GgmlType::kF16, cache.Vt(layer, g * head_dim + d), probs, pos + 1);
+    cpu::MatMulStrided(GgmlType::kF16, cache.K(layer, 0) + g * head_dim, k_stride, head_dim, q16, nt,
+                       head_dim * static_cast<int64_t>(sizeof(uint16_t)), scores, cache.capacity(), 0,
+                       context);
+    for (int64_t i = 0; i < nt; ++i) {
+      const int64_t pos = start + t0 + i;
+      float* row = scores + i * cache.capacity();
+      float max_score = -INFINITY;
+      for (int64_t j = 0; j <= pos; ++j) {
+        row[j] *= scale;
+        max_score = std::max(max_score, row[j]);
+      }
+      double sum = 0;
+      for (int64_t j = 0; j <= pos; ++j) {
+        row[j] = std::exp(row[j] - max_score);
+        sum += row[j];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      for (int64_t j = 0; j <= pos; ++j) row[j] *= inv;
+      cpu::QuantizeActivations(GgmlType::kF16, row, pos + 1, probs);
+      float* out = &attn_[static_cast<size_t>((t0 + i) * c.q_dim() + h * head_dim)];
+      cpu::MatMulStrided(GgmlType::kF16, cache.Vt(layer, g * head_dim), v_stride, pos + 1, probs, 1, 0,
+                         out, head_dim, 0, head_dim);
     }
   });
 }
@@ -117,11 +141,13 @@ absl::Status ForwardPass::Forward(std::span<const int32_t> tokens, KvCache& cach
       return absl::InvalidArgumentError(fmt::format("forward: token id {} is outside the vocabulary [0, {})", token, vocab));
     }
   }
-  if (scores_.size() < static_cast<size_t>(team_.size() * cache.capacity())) {
-    scores_.resize(static_cast<size_t>(team_.size() * cache.capacity()));
-    probs16_.resize(scores_.size());
+  const auto threads = static_cast<size_t>(team_.size());
+  const auto capacity = static_cast<size_t>(cache.capacity());
+  if (probs16_.size() < threads * capacity) {
+    scores_.resize(threads * kAttentionSpan * capacity);
+    probs16_.resize(threads * capacity);
   }
-  q16_.resize(static_cast<size_t>(team_.size() * config_.head_dim));
+  q16_.resize(threads * kAttentionSpan * static_cast<size_t>(config_.head_dim));
   for (int64_t done = 0; done < n; done += max_batch_) {
     const int64_t chunk = std::min(max_batch_, n - done);
     const bool last = done + chunk == n;
@@ -140,9 +166,15 @@ absl::Status ForwardPass::ForwardChunk(std::span<const int32_t> tokens, KvCache&
   const int64_t emb = c.embedding;
 
   // x[t] = token_embd[token_t]
+  const WeightMatrix& embd = w.token_embd;
   for (int64_t t = 0; t < n; ++t) {
-    const std::byte* row = w.token_embd.data + tokens[t] * w.token_embd.row_bytes;
-    TP_RETURN_IF_ERROR(cpu::DequantizeRow(w.token_embd.type, row, &x_[t * emb], emb));
+    const std::byte* row = embd.data + tokens[t] * embd.row_bytes;
+    if (embd.interleaved) {  // a tied output matrix: gather the row back first
+      embd_row_.resize(static_cast<size_t>(embd.row_bytes));
+      cpu::DeinterleaveRow(embd.type, embd.data, embd.cols, tokens[t], embd_row_.data());
+      row = embd_row_.data();
+    }
+    TP_RETURN_IF_ERROR(cpu::DequantizeRow(embd.type, row, &x_[t * emb], emb));
   }
 
   for (int64_t layer = 0; layer < c.layers; ++layer) {

@@ -34,15 +34,19 @@ class ForwardPass {
   void MatMul(const WeightMatrix& m, const float* x, int64_t n, float* out);
   void Attention(int64_t layer, int64_t n, int64_t start, KvCache& cache);
 
+  // Tokens of a prompt whose attention scores one task computes together.
+  static constexpr int64_t kAttentionSpan = 16;
+
   const Model& model_;
   const ModelConfig& config_;
   WorkerTeam& team_;
   const int64_t max_batch_;
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_;  // [max_batch, ...] scratch
   std::vector<std::byte> act_;                                 // quantized activations
-  std::vector<float> scores_;                                  // [threads, context]
-  std::vector<uint16_t> probs16_;                              // [threads, context] f16
-  std::vector<uint16_t> q16_;                                  // [threads, head_dim] f16
+  std::vector<std::byte> embd_row_;                            // a deinterleaved embedding row
+  std::vector<float> scores_;      // [threads, kAttentionSpan, capacity]
+  std::vector<uint16_t> probs16_;  // [threads, capacity] f16
+  std::vector<uint16_t> q16_;      // [threads, kAttentionSpan, head_dim] f16
   std::vector<float> rope_inv_freq_;                           // [rope_dims / 2]
 };
 

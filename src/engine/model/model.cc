@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/status_macros.h"
+#include "engine/kernels/cpu/interleaved.h"
 #include "engine/kernels/cpu/quant.h"
 #include "engine/model/architecture.h"
 #include "fmt/format.h"
@@ -73,7 +74,7 @@ Model::~Model() {
   if (weight_copy_) ::munmap(weight_copy_, weight_copy_bytes_);
 }
 
-bool Model::CopyWeightsToHugePages() {
+bool Model::CopyWeightsToHugePages(bool interleave) {
   const auto& tensors = file_->tensors();
   if (tensors.empty()) return false;
   // The data section: from the lowest tensor offset to the end of the highest tensor.
@@ -101,25 +102,55 @@ bool Model::CopyWeightsToHugePages() {
   if (usable > keep) ::munmap(reinterpret_cast<void*>(aligned + keep), usable - keep);
   auto* copy = reinterpret_cast<std::byte*>(aligned);
   ::madvise(copy, keep, MADV_HUGEPAGE);
-  // Copy in chunks, dropping each chunk of file pages from this process as soon as it is
-  // copied, so that the peak stays near one copy of the weights (not two).
-  const long page = ::sysconf(_SC_PAGESIZE);
-  constexpr size_t kChunk = 32u << 20;
-  for (size_t done = 0; done < bytes; done += kChunk) {
-    const size_t n = std::min(kChunk, bytes - done);
-    std::memcpy(copy + done, first + done, n);
-    auto begin = (reinterpret_cast<uintptr_t>(first + done) + page - 1) & ~static_cast<uintptr_t>(page - 1);
-    auto end = reinterpret_cast<uintptr_t>(first + done + n) & ~static_cast<uintptr_t>(page - 1);
-    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-  }
-  auto move = [&](WeightMatrix& m) {
-    if (m.data) m.data = copy + (m.data - first);
-  };
+  // The matrices, each once (a tied output shares token_embd's data), in file order.
   ModelWeights& w = weights_;
-  move(w.token_embd);
-  move(w.output);  // a tied output is a copy of token_embd's view: it moves the same way
+  std::vector<WeightMatrix*> matrices = {&w.token_embd, &w.output};
   for (LayerWeights& l : w.layers) {
-    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) move(*m);
+    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(m);
+  }
+  std::vector<WeightMatrix*> unique = matrices;
+  std::sort(unique.begin(), unique.end(), [](auto* a, auto* b) { return a->data < b->data; });
+  unique.erase(std::unique(unique.begin(), unique.end(), [](auto* a, auto* b) { return a->data == b->data; }),
+               unique.end());
+  // Copy (or interleave) in chunks, dropping each chunk of file pages from this process
+  // as soon as it is done, so that the peak stays near one copy of the weights.
+  const long page = ::sysconf(_SC_PAGESIZE);
+  auto release = [&](const std::byte* begin_ptr, size_t n) {
+    auto begin = (reinterpret_cast<uintptr_t>(begin_ptr) + page - 1) & ~static_cast<uintptr_t>(page - 1);
+    auto end = reinterpret_cast<uintptr_t>(begin_ptr + n) & ~static_cast<uintptr_t>(page - 1);
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  };
+  constexpr size_t kChunk = 32u << 20;
+  std::vector<const std::byte*> interleaved;
+  for (WeightMatrix* m : unique) {
+    if (!m->data) continue;
+    const auto bytes_m = static_cast<size_t>(m->rows * m->row_bytes);
+    std::byte* dst = copy + (m->data - first);
+    // token_embd is only read row by row unless it is also the output matrix.
+    const bool multiplied = m->data != w.token_embd.data || w.tied_output;
+    if (interleave && multiplied && cpu::InterleavedKernelsFast() &&
+        cpu::CanInterleave(m->type, m->rows, m->cols)) {
+      const int64_t group_bytes = cpu::kInterleaveRows * m->row_bytes;
+      const int64_t groups = m->rows / cpu::kInterleaveRows;
+      const int64_t per_chunk = std::max<int64_t>(1, static_cast<int64_t>(kChunk) / group_bytes);
+      for (int64_t g = 0; g < groups; g += per_chunk) {
+        const int64_t g_end = std::min(groups, g + per_chunk);
+        cpu::InterleaveRows(m->type, m->data, m->rows, m->cols, dst, g, g_end);
+        release(m->data + g * group_bytes, static_cast<size_t>((g_end - g) * group_bytes));
+      }
+      interleaved.push_back(m->data);
+      continue;
+    }
+    for (size_t done = 0; done < bytes_m; done += kChunk) {
+      const size_t n = std::min(kChunk, bytes_m - done);
+      std::memcpy(dst + done, m->data + done, n);
+      release(m->data + done, n);
+    }
+  }
+  for (WeightMatrix* m : matrices) {
+    if (!m->data) continue;
+    m->interleaved = std::find(interleaved.begin(), interleaved.end(), m->data) != interleaved.end();
+    m->data = copy + (m->data - first);
   }
   weight_copy_ = copy;
   weight_copy_bytes_ = keep;
@@ -178,7 +209,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::FromFile(std::unique_ptr<GgufFile>
       }
     }
   }
-  if (options.huge_pages) model->CopyWeightsToHugePages();
+  if (options.huge_pages) model->CopyWeightsToHugePages(options.interleave);
   return model;
 }
 

@@ -23,6 +23,9 @@ struct WeightMatrix {
   int64_t rows = 0;
   int64_t cols = 0;
   int64_t row_bytes = 0;
+  // Stored in cpu::InterleaveRows' layout (16-row groups) instead of GGUF's: multiply
+  // with cpu::MatMulInterleaved, read a row with cpu::DeinterleaveRow.
+  bool interleaved = false;
 };
 
 struct LayerWeights {
@@ -49,6 +52,10 @@ struct ModelLoadOptions {
   // pages read 12-20 % faster here than the page cache's 4 KiB pages. Off: weights are
   // used in place from the file mapping (zero copy).
   bool huge_pages = true;
+  // With huge_pages, store Q8_0, Q4_0 and Q4_K matrices interleaved (cpu/interleaved.h)
+  // where this CPU has the kernels for it (AVX-512 VNNI): same bytes, 16 rows per
+  // vector instruction. Only the float summation order differs from GGUF's layout.
+  bool interleave = true;
 };
 
 class Model {
@@ -71,8 +78,9 @@ class Model {
 
  private:
   Model() = default;
-  // Moves the matrices into huge-page-advised anonymous memory; false if unavailable.
-  bool CopyWeightsToHugePages();
+  // Moves the matrices into huge-page-advised anonymous memory, interleaving those that
+  // can be when `interleave`; false if that memory is unavailable.
+  bool CopyWeightsToHugePages(bool interleave);
 
   std::unique_ptr<GgufFile> file_;
   void* weight_copy_ = nullptr;  // anonymous mapping holding the matrices, or null

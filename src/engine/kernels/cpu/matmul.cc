@@ -51,10 +51,9 @@ constexpr int64_t kMinTiledActs = 3;
 
 // The register-tiled kernels (gemm_*-inl.h) where this target has one; returns false
 // where it has none.
-bool TiledT(GgmlType type, const uint8_t* w, int64_t cols, const uint8_t* act, int64_t n_act,
-            int64_t act_stride, float* out, int64_t out_stride, int64_t row_begin,
+bool TiledT(GgmlType type, const uint8_t* w, int64_t rb, int64_t cols, const uint8_t* act,
+            int64_t n_act, int64_t act_stride, float* out, int64_t out_stride, int64_t row_begin,
             int64_t row_end) {
-  const int64_t rb = RowBytes(type, cols);
   auto run = [&](auto&& kernel) {
     GemmTiled(kernel, w, rb, act, n_act, act_stride, out, out_stride, row_begin, row_end);
     return true;
@@ -79,16 +78,15 @@ bool TiledT(GgmlType type, const uint8_t* w, int64_t cols, const uint8_t* act, i
   }
 }
 
-void MatMulT(GgmlType type, const void* weights, int64_t cols, const void* activations,
-             int64_t n_act, int64_t act_stride, float* out, int64_t out_stride, int64_t row_begin,
-             int64_t row_end) {
+void MatMulT(GgmlType type, const void* weights, int64_t rb, int64_t cols,
+             const void* activations, int64_t n_act, int64_t act_stride, float* out,
+             int64_t out_stride, int64_t row_begin, int64_t row_end) {
   const auto* w = static_cast<const uint8_t*>(weights);
   const auto* act = static_cast<const uint8_t*>(activations);
   if (n_act >= kMinTiledActs &&
-      TiledT(type, w, cols, act, n_act, act_stride, out, out_stride, row_begin, row_end)) {
+      TiledT(type, w, rb, cols, act, n_act, act_stride, out, out_stride, row_begin, row_end)) {
     return;
   }
-  const int64_t rb = RowBytes(type, cols);
   auto run = [&](auto dot) {
     Rows(w, rb, act, n_act, act_stride, out, out_stride, row_begin, row_end, dot);
   };
@@ -129,7 +127,7 @@ void MatMulT(GgmlType type, const void* weights, int64_t cols, const void* activ
 
 float VecDotT(GgmlType type, const void* w, const void* a, int64_t n) {
   float out = 0.0f;
-  MatMulT(type, w, n, a, 1, 0, &out, 1, 0, 1);
+  MatMulT(type, w, RowBytes(type, n), n, a, 1, 0, &out, 1, 0, 1);
   return out;
 }
 
@@ -153,14 +151,23 @@ float VecDot(GgmlType weight_type, const void* w_row, const void* activation_row
 void MatVec(GgmlType type, const void* weights, int64_t rows, int64_t cols, const void* activation,
             float* out, int64_t row_begin, int64_t row_end) {
   HWY_DYNAMIC_DISPATCH(MatMulT)
-  (type, weights, cols, activation, 1, 0, out, rows, row_begin, row_end);
+  (type, weights, RowBytes(type, cols), cols, activation, 1, 0, out, rows, row_begin, row_end);
 }
 
 void MatMul(GgmlType type, const void* weights, int64_t /*rows*/, int64_t cols,
             const void* activations, int64_t n_act, int64_t act_stride_bytes, float* out,
             int64_t out_stride, int64_t row_begin, int64_t row_end) {
   HWY_DYNAMIC_DISPATCH(MatMulT)
-  (type, weights, cols, activations, n_act, act_stride_bytes, out, out_stride, row_begin, row_end);
+  (type, weights, RowBytes(type, cols), cols, activations, n_act, act_stride_bytes, out,
+   out_stride, row_begin, row_end);
+}
+
+void MatMulStrided(GgmlType type, const void* weights, int64_t w_stride_bytes, int64_t cols,
+                   const void* activations, int64_t n_act, int64_t act_stride_bytes, float* out,
+                   int64_t out_stride, int64_t row_begin, int64_t row_end) {
+  HWY_DYNAMIC_DISPATCH(MatMulT)
+  (type, weights, w_stride_bytes, cols, activations, n_act, act_stride_bytes, out, out_stride,
+   row_begin, row_end);
 }
 
 std::vector<int64_t> KernelTargets() { return hwy::SupportedAndGeneratedTargets(); }

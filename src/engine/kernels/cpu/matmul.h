@@ -52,6 +52,12 @@ void MatMul(GgmlType type, const void* weights, int64_t rows, int64_t cols, cons
             int64_t n_act, int64_t act_stride_bytes, float* out, int64_t out_stride,
             int64_t row_begin, int64_t row_end);
 
+// MatMul over weight rows `w_stride_bytes` apart (at least RowBytes(type, cols)) instead
+// of contiguous, e.g. one attention head's slice of a KV cache. Same results, row by row.
+void MatMulStrided(GgmlType type, const void* weights, int64_t w_stride_bytes, int64_t cols,
+                   const void* activations, int64_t n_act, int64_t act_stride_bytes, float* out,
+                   int64_t out_stride, int64_t row_begin, int64_t row_end);
+
 // Highway targets (hwy::Target bits) the kernels were compiled for that this CPU
 // supports, best first; tests run each of them with hwy::SetSupportedTargetsForTest.
 std::vector<int64_t> KernelTargets();

@@ -80,20 +80,38 @@ TEST_P(ForwardTest, PrefillMatchesTokenByTokenDecodeAndThreadCounts) {
   EXPECT_LE(max_diff, 1e-3 * std::max(1.0, max_abs)) << "max |logit| " << max_abs;
 }
 
-TEST_P(ForwardTest, HugePageCopyAndMappedWeightsGiveIdenticalLogits) {
+std::vector<float> LastLogits(const Model& model) {
+  const std::vector<int32_t> tokens = {3, 1, 4, 1, 5, 9, 2, 6};
+  WorkerTeam team(2);
+  ForwardPass pass(model, team);
+  KvCache cache(model.config(), 16);
+  std::vector<float> logits(static_cast<size_t>(model.config().vocab_size));
+  EXPECT_TRUE(pass.Forward(tokens, cache, logits).ok());
+  return logits;
+}
+
+TEST_P(ForwardTest, HugePageCopyAndMappedWeightsGiveIdenticalLogitsInGgufLayout) {
   auto mapped = Model::Load((dir_ / "model.gguf").string(), {.huge_pages = false});
   ASSERT_TRUE(mapped.ok()) << mapped.status();
-  const int64_t vocab = model_->config().vocab_size;
-  const std::vector<int32_t> tokens = {3, 1, 4, 1, 5, 9, 2, 6};
-  auto run = [&](const Model& model) {
-    WorkerTeam team(2);
-    ForwardPass pass(model, team);
-    KvCache cache(model.config(), 16);
-    std::vector<float> logits(static_cast<size_t>(vocab));
-    EXPECT_TRUE(pass.Forward(tokens, cache, logits).ok());
-    return logits;
-  };
-  EXPECT_EQ(run(*model_), run(**mapped));
+  auto copied = Model::Load((dir_ / "model.gguf").string(), {.huge_pages = true, .interleave = false});
+  ASSERT_TRUE(copied.ok()) << copied.status();
+  EXPECT_EQ(LastLogits(**copied), LastLogits(**mapped));
+}
+
+// The interleaved layout (the default where the CPU has its kernels) sums each row's
+// blocks in another order; random-weight models amplify that through activation
+// quantization, as with llama.cpp (the oracle tolerances).
+TEST_P(ForwardTest, InterleavedWeightsAgreeWithGgufLayout) {
+  auto plain = Model::Load((dir_ / "model.gguf").string(), {.huge_pages = true, .interleave = false});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  const std::vector<float> want = LastLogits(**plain);
+  const std::vector<float> got = LastLogits(*model_);
+  double max_abs = 0, max_diff = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    max_abs = std::max(max_abs, std::fabs(double{want[i]}));
+    max_diff = std::max(max_diff, std::fabs(double{got[i]} - want[i]));
+  }
+  EXPECT_LE(max_diff, 1.5e-2 * max_abs);
 }
 
 TEST_P(ForwardTest, RejectsBadInputsWithoutTouchingTheCache) {
