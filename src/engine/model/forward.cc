@@ -75,20 +75,27 @@ void ForwardPass::Attention(int64_t layer, int64_t n, int64_t start, KvCache& ca
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   const int64_t head_dim = c.head_dim;
   const int64_t k_stride = c.kv_dim() * static_cast<int64_t>(sizeof(uint16_t));
-  const int64_t v_stride = cache.capacity() * static_cast<int64_t>(sizeof(uint16_t));
+  const int64_t v_stride = cache.v_stride();
+  const int64_t v_stride_bytes = v_stride * static_cast<int64_t>(sizeof(uint16_t));
   const int64_t spans = (n + kAttentionSpan - 1) / kAttentionSpan;
-  // One task per head and span of up to kAttentionSpan tokens: Q · K for the whole span
-  // is one mat-mat over the cache's key rows (the tiled kernels' outputs are exactly
-  // VecDot's, so a prompt's scores equal token-by-token decode's bit for bit); scores
-  // past a token's own position are computed and ignored (causal mask).
+  // One task per head and span of up to kAttentionSpan tokens, each product one
+  // mat-mat over the cache, whose tiled kernels give exactly VecDot's bits:
+  // * Q · K over key rows [0, context): scores past a token's own position are computed
+  //   and ignored (causal mask).
+  // * P · V over value rows of `padded` positions, a multiple of KvCache::kVPad: each
+  //   token's weights are zero past its position. With whole 4-vector groups and no
+  //   scalar tail, extra zeros add +0 to every partial sum, so a token's output does not
+  //   depend on how far the padding goes -- prompt and token-by-token decode agree bit
+  //   for bit.
   team_.Run(spans * c.heads, [&](int64_t task, int thread) {
     const int64_t h = task % c.heads;
     const int64_t t0 = task / c.heads * kAttentionSpan;
     const int64_t nt = std::min(kAttentionSpan, n - t0);
     const int64_t g = h / group;
     const int64_t context = start + t0 + nt;  // key positions the span's last token sees
-    float* scores = &scores_[static_cast<size_t>(thread * kAttentionSpan * cache.capacity())];
-    uint16_t* probs = &probs16_[static_cast<size_t>(thread * cache.capacity())];
+    const int64_t padded = (context + KvCache::kVPad - 1) / KvCache::kVPad * KvCache::kVPad;
+    float* scores = &scores_[static_cast<size_t>(thread * kAttentionSpan * v_stride)];
+    uint16_t* probs = &probs16_[static_cast<size_t>(thread * kAttentionSpan * v_stride)];
     uint16_t* q16 = &q16_[static_cast<size_t>(thread * kAttentionSpan * head_dim)];
     // Q · K in f16 × f16 with f32 accumulation, and the softmax weights rounded to f16
     // for the product with V: the arithmetic of llama.cpp's f16 KV cache.
@@ -97,11 +104,10 @@ void ForwardPass::Attention(int64_t layer, int64_t n, int64_t start, KvCache& ca
                                head_dim, q16 + i * head_dim);
     }
     cpu::MatMulStrided(GgmlType::kF16, cache.K(layer, 0) + g * head_dim, k_stride, head_dim, q16, nt,
-                       head_dim * static_cast<int64_t>(sizeof(uint16_t)), scores, cache.capacity(), 0,
-                       context);
+                       head_dim * static_cast<int64_t>(sizeof(uint16_t)), scores, v_stride, 0, context);
     for (int64_t i = 0; i < nt; ++i) {
       const int64_t pos = start + t0 + i;
-      float* row = scores + i * cache.capacity();
+      float* row = scores + i * v_stride;
       float max_score = -INFINITY;
       for (int64_t j = 0; j <= pos; ++j) {
         row[j] *= scale;
@@ -114,11 +120,13 @@ void ForwardPass::Attention(int64_t layer, int64_t n, int64_t start, KvCache& ca
       }
       const float inv = static_cast<float>(1.0 / sum);
       for (int64_t j = 0; j <= pos; ++j) row[j] *= inv;
-      cpu::QuantizeActivations(GgmlType::kF16, row, pos + 1, probs);
-      float* out = &attn_[static_cast<size_t>((t0 + i) * c.q_dim() + h * head_dim)];
-      cpu::MatMulStrided(GgmlType::kF16, cache.Vt(layer, g * head_dim), v_stride, pos + 1, probs, 1, 0,
-                         out, head_dim, 0, head_dim);
+      uint16_t* p = probs + i * v_stride;
+      cpu::QuantizeActivations(GgmlType::kF16, row, pos + 1, p);
+      std::fill(p + pos + 1, p + padded, uint16_t{0});
     }
+    cpu::MatMulStrided(GgmlType::kF16, cache.Vt(layer, g * head_dim), v_stride_bytes, padded, probs, nt,
+                       v_stride_bytes, &attn_[static_cast<size_t>(t0 * c.q_dim() + h * head_dim)], c.q_dim(),
+                       0, head_dim);
   });
 }
 
@@ -142,10 +150,10 @@ absl::Status ForwardPass::Forward(std::span<const int32_t> tokens, KvCache& cach
     }
   }
   const auto threads = static_cast<size_t>(team_.size());
-  const auto capacity = static_cast<size_t>(cache.capacity());
-  if (probs16_.size() < threads * capacity) {
-    scores_.resize(threads * kAttentionSpan * capacity);
-    probs16_.resize(threads * capacity);
+  const auto span_floats = static_cast<size_t>(kAttentionSpan * cache.v_stride());
+  if (probs16_.size() < threads * span_floats) {
+    scores_.resize(threads * span_floats);
+    probs16_.resize(threads * span_floats);
   }
   q16_.resize(threads * kAttentionSpan * static_cast<size_t>(config_.head_dim));
   for (int64_t done = 0; done < n; done += max_batch_) {
@@ -177,6 +185,20 @@ absl::Status ForwardPass::ForwardChunk(std::span<const int32_t> tokens, KvCache&
     TP_RETURN_IF_ERROR(cpu::DequantizeRow(embd.type, row, &x_[t * emb], emb));
   }
 
+  // cos and sin of every rotary angle of every token, shared by all layers and heads.
+  const int64_t half = c.rope_dims / 2;
+  rope_cos_.resize(static_cast<size_t>(n * half));
+  rope_sin_.resize(rope_cos_.size());
+  for (int64_t t = 0; t < n; ++t) {
+    const float pos = static_cast<float>(start + t);
+    for (int64_t i = 0; i < half; ++i) {
+      float theta = static_cast<float>(c.rope_freq_scale) * pos * rope_inv_freq_[i];
+      if (!w.rope_freq_factors.empty()) theta /= w.rope_freq_factors[i];
+      rope_cos_[static_cast<size_t>(t * half + i)] = std::cos(theta);
+      rope_sin_[static_cast<size_t>(t * half + i)] = std::sin(theta);
+    }
+  }
+
   for (int64_t layer = 0; layer < c.layers; ++layer) {
     const LayerWeights& l = w.layers[static_cast<size_t>(layer)];
     // --- attention block
@@ -203,21 +225,18 @@ absl::Status ForwardPass::ForwardChunk(std::span<const int32_t> tokens, KvCache&
           RmsNorm(k + h * c.head_dim, l.k_norm.data(), c.head_dim, c.rms_eps, k + h * c.head_dim);
         }
       }
-      // RoPE at this token's position.
-      const float pos = static_cast<float>(start + t);
+      // RoPE at this token's position (angles computed once per chunk, below).
       const int64_t half = c.rope_dims / 2;
+      const float* cos_t = &rope_cos_[static_cast<size_t>(t * half)];
+      const float* sin_t = &rope_sin_[static_cast<size_t>(t * half)];
       auto rotate = [&](float* head) {
         for (int64_t i = 0; i < half; ++i) {
-          float theta = static_cast<float>(c.rope_freq_scale) * pos * rope_inv_freq_[i];
-          if (!w.rope_freq_factors.empty()) theta /= w.rope_freq_factors[i];
-          const float cos_t = std::cos(theta);
-          const float sin_t = std::sin(theta);
           const int64_t a = c.rope_style == RopeStyle::kNormal ? 2 * i : i;
           const int64_t b = c.rope_style == RopeStyle::kNormal ? 2 * i + 1 : i + half;
           const float x0 = head[a];
           const float x1 = head[b];
-          head[a] = x0 * cos_t - x1 * sin_t;
-          head[b] = x0 * sin_t + x1 * cos_t;
+          head[a] = x0 * cos_t[i] - x1 * sin_t[i];
+          head[b] = x0 * sin_t[i] + x1 * cos_t[i];
         }
       };
       for (int64_t h = 0; h < c.heads; ++h) rotate(q + h * c.head_dim);

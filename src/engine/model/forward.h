@@ -44,10 +44,11 @@ class ForwardPass {
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_;  // [max_batch, ...] scratch
   std::vector<std::byte> act_;                                 // quantized activations
   std::vector<std::byte> embd_row_;                            // a deinterleaved embedding row
-  std::vector<float> scores_;      // [threads, kAttentionSpan, capacity]
-  std::vector<uint16_t> probs16_;  // [threads, capacity] f16
+  std::vector<float> scores_;      // [threads, kAttentionSpan, v_stride]
+  std::vector<uint16_t> probs16_;  // [threads, kAttentionSpan, v_stride] f16
   std::vector<uint16_t> q16_;      // [threads, kAttentionSpan, head_dim] f16
   std::vector<float> rope_inv_freq_;                           // [rope_dims / 2]
+  std::vector<float> rope_cos_, rope_sin_;                     // [tokens, rope_dims / 2]
 };
 
 }  // namespace triplane::engine

@@ -131,6 +131,22 @@ float VecDotT(GgmlType type, const void* w, const void* a, int64_t n) {
   return out;
 }
 
+void ToF16T(const float* HWY_RESTRICT x, int64_t n, uint16_t* HWY_RESTRICT out) {
+  int64_t i = 0;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  for (; i + 16 <= n; i += 16) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
+                        _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  }
+#elif HWY_TARGET == HWY_AVX2
+  for (; i + 8 <= n; i += 8) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  }
+#endif
+  for (; i < n; ++i) out[i] = Fp32ToFp16(x[i]);
+}
+
 int64_t TargetT() { return HWY_TARGET; }
 
 }  // namespace HWY_NAMESPACE
@@ -143,6 +159,11 @@ namespace triplane::engine::cpu {
 HWY_EXPORT(MatMulT);
 HWY_EXPORT(VecDotT);
 HWY_EXPORT(TargetT);
+HWY_EXPORT(ToF16T);
+
+void ConvertToF16(const float* x, int64_t n, uint16_t* out) {
+  HWY_DYNAMIC_DISPATCH(ToF16T)(x, n, out);
+}
 
 float VecDot(GgmlType weight_type, const void* w_row, const void* activation_row, int64_t n) {
   return HWY_DYNAMIC_DISPATCH(VecDotT)(weight_type, w_row, activation_row, n);

@@ -58,6 +58,10 @@ void MatMulStrided(GgmlType type, const void* weights, int64_t w_stride_bytes, i
                    const void* activations, int64_t n_act, int64_t act_stride_bytes, float* out,
                    int64_t out_stride, int64_t row_begin, int64_t row_end);
 
+// out[i] = x[i] rounded to f16 (nearest even, as Fp32ToFp16), with the CPU's
+// conversion instructions where it has them.
+void ConvertToF16(const float* x, int64_t n, uint16_t* out);
+
 // Highway targets (hwy::Target bits) the kernels were compiled for that this CPU
 // supports, best first; tests run each of them with hwy::SetSupportedTargetsForTest.
 std::vector<int64_t> KernelTargets();

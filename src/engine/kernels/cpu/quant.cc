@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engine/kernels/cpu/fp16.h"
+#include "engine/kernels/cpu/matmul.h"
 #include "engine/kernels/cpu/quant_internal.h"
 #include "fmt/format.h"
 
@@ -269,8 +270,11 @@ void QuantizeActivations(GgmlType weight_type, const float* x, int64_t n, void* 
     case GgmlType::kQ6_K:
       QuantizeQ8_K(x, static_cast<BlockQ8_K*>(dst), n);
       break;
+    case GgmlType::kF16:
+      ConvertToF16(x, n, static_cast<uint16_t*>(dst));
+      break;
     default:
-      // F32 / F16 / BF16 activations convert exactly like the file quantizer.
+      // F32 / BF16 activations convert exactly like the file quantizer.
       (void)QuantizeRow(weight_type, x, dst, n);
       break;
   }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/kernels/cpu/fp16.h"
 #include "engine/kernels/cpu/quant.h"
 #include "hwy/targets.h"
 #include "testing/kernel_problem.h"
@@ -249,6 +250,24 @@ TEST_P(KernelTest, MatMulHandlesSingleBlockRows) {
               << Name(type) << " cols " << cols << " act " << a << " row " << r;
         }
       }
+    }
+  }
+}
+
+TEST_P(KernelTest, ConvertToF16RoundsLikeTheScalarConversion) {
+  std::mt19937 rng(3);
+  std::vector<float> x = Gaussian(1000, rng);
+  for (float& v : x) v *= 1000.0f;
+  const float specials[] = {0.0f, -0.0f, 65504.0f, 65520.0f, 1e-8f, -6e-5f, 1.0009765625f + 0x1p-11f,
+                            std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()};
+  x.insert(x.begin() + 7, std::begin(specials), std::end(specials));
+  std::vector<uint16_t> out(x.size());
+  ConvertToF16(x.data(), static_cast<int64_t>(x.size()), out.data());
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (std::isnan(x[i])) {
+      EXPECT_TRUE(std::isnan(Fp16ToFp32(out[i])));
+    } else {
+      ASSERT_EQ(out[i], Fp32ToFp16(x[i])) << "x = " << x[i];
     }
   }
 }
