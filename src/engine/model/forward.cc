@@ -69,45 +69,50 @@ void ForwardPass::MatMul(const WeightMatrix& m, const float* x, int64_t n, float
   });
 }
 
-void ForwardPass::Attention(int64_t layer, int64_t n, int64_t start, KvCache& cache) {
+void ForwardPass::Attention(int64_t layer, const ForwardBatch& batch, PagedKvCache& cache) {
   const ModelConfig& c = config_;
   const int64_t group = c.heads / c.kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   const int64_t head_dim = c.head_dim;
-  const int64_t k_stride = c.kv_dim() * static_cast<int64_t>(sizeof(uint16_t));
-  const int64_t v_stride = cache.v_stride();
-  const int64_t v_stride_bytes = v_stride * static_cast<int64_t>(sizeof(uint16_t));
-  const int64_t spans = (n + kAttentionSpan - 1) / kAttentionSpan;
-  // One task per head and span of up to kAttentionSpan tokens, each product one
-  // mat-mat over the cache, whose tiled kernels give exactly VecDot's bits:
-  // * Q · K over key rows [0, context): scores past a token's own position are computed
-  //   and ignored (causal mask).
-  // * P · V over value rows of `padded` positions, a multiple of KvCache::kVPad: each
-  //   token's weights are zero past its position. With whole 4-vector groups and no
-  //   scalar tail, extra zeros add +0 to every partial sum, so a token's output does not
-  //   depend on how far the padding goes -- prompt and token-by-token decode agree bit
-  //   for bit.
-  team_.Run(spans * c.heads, [&](int64_t task, int thread) {
+  const int64_t kv_dim = c.kv_dim();
+  const int64_t row_bytes = kv_dim * static_cast<int64_t>(sizeof(uint16_t));
+  const int64_t stride = context_stride_;
+  // One task per head and span of up to kAttentionSpan tokens of one chunk:
+  // * Q · K: per key block, one f16 mat-mat of the span's queries with the block's key
+  //   rows (each score is exactly VecDot's); scores past a token's own position are
+  //   computed and ignored (causal mask).
+  // * P · V: the softmax weights rounded to f16 (llama.cpp's f16 cache arithmetic), then
+  //   for each token the fused multiply-adds of its weights with the value rows 0 .. pos
+  //   in order -- the same sequence however the tokens are batched.
+  team_.Run(static_cast<int64_t>(spans_.size()) * c.heads, [&](int64_t task, int thread) {
+    const Span& span = spans_[static_cast<size_t>(task / c.heads)];
     const int64_t h = task % c.heads;
-    const int64_t t0 = task / c.heads * kAttentionSpan;
-    const int64_t nt = std::min(kAttentionSpan, n - t0);
+    const SequenceChunk& seq = batch.sequences[static_cast<size_t>(span.seq)];
+    const int64_t nt = span.count;
     const int64_t g = h / group;
-    const int64_t context = start + t0 + nt;  // key positions the span's last token sees
-    const int64_t padded = (context + KvCache::kVPad - 1) / KvCache::kVPad * KvCache::kVPad;
-    float* scores = &scores_[static_cast<size_t>(thread * kAttentionSpan * v_stride)];
-    uint16_t* probs = &probs16_[static_cast<size_t>(thread * kAttentionSpan * v_stride)];
+    const int64_t first_pos = positions_[static_cast<size_t>(span.first)];
+    const int64_t context = first_pos + nt;  // key positions the span's last token sees
+    float* scores = &scores_[static_cast<size_t>(thread * kAttentionSpan * stride)];
     uint16_t* q16 = &q16_[static_cast<size_t>(thread * kAttentionSpan * head_dim)];
-    // Q · K in f16 × f16 with f32 accumulation, and the softmax weights rounded to f16
-    // for the product with V: the arithmetic of llama.cpp's f16 KV cache.
+    const uint16_t** rows = &v_rows_[static_cast<size_t>(thread * stride)];
+    int64_t* len = &lengths_[static_cast<size_t>(thread * kAttentionSpan)];
     for (int64_t i = 0; i < nt; ++i) {
-      cpu::QuantizeActivations(GgmlType::kF16, &q_[static_cast<size_t>((t0 + i) * c.q_dim() + h * head_dim)],
+      cpu::QuantizeActivations(GgmlType::kF16, &q_[static_cast<size_t>((span.first + i) * c.q_dim() + h * head_dim)],
                                head_dim, q16 + i * head_dim);
     }
-    cpu::MatMulStrided(GgmlType::kF16, cache.K(layer, 0) + g * head_dim, k_stride, head_dim, q16, nt,
-                       head_dim * static_cast<int64_t>(sizeof(uint16_t)), scores, v_stride, 0, context);
+    for (int64_t b = 0; b * kBlockTokens < context; ++b) {
+      const int32_t block = seq.blocks[static_cast<size_t>(b)];
+      const uint16_t* k_block = cache.K(layer, block) + g * head_dim;
+      const int64_t n_rows = std::min(kBlockTokens, context - b * kBlockTokens);
+      cpu::MatMulStrided(GgmlType::kF16, k_block, row_bytes, head_dim, q16, nt,
+                         head_dim * static_cast<int64_t>(sizeof(uint16_t)), scores + b * kBlockTokens, stride, 0,
+                         n_rows);
+      const uint16_t* v_block = cache.V(layer, block) + g * head_dim;
+      for (int64_t r = 0; r < n_rows; ++r) rows[b * kBlockTokens + r] = v_block + r * kv_dim;
+    }
     for (int64_t i = 0; i < nt; ++i) {
-      const int64_t pos = start + t0 + i;
-      float* row = scores + i * v_stride;
+      const int64_t pos = first_pos + i;
+      float* row = scores + i * stride;
       float max_score = -INFINITY;
       for (int64_t j = 0; j <= pos; ++j) {
         row[j] *= scale;
@@ -120,13 +125,12 @@ void ForwardPass::Attention(int64_t layer, int64_t n, int64_t start, KvCache& ca
       }
       const float inv = static_cast<float>(1.0 / sum);
       for (int64_t j = 0; j <= pos; ++j) row[j] *= inv;
-      uint16_t* p = probs + i * v_stride;
-      cpu::QuantizeActivations(GgmlType::kF16, row, pos + 1, p);
-      std::fill(p + pos + 1, p + padded, uint16_t{0});
+      cpu::RoundToF16(row, pos + 1);
+      len[i] = pos + 1;
     }
-    cpu::MatMulStrided(GgmlType::kF16, cache.Vt(layer, g * head_dim), v_stride_bytes, padded, probs, nt,
-                       v_stride_bytes, &attn_[static_cast<size_t>(t0 * c.q_dim() + h * head_dim)], c.q_dim(),
-                       0, head_dim);
+    float* out = &attn_[static_cast<size_t>(span.first * c.q_dim() + h * head_dim)];
+    for (int64_t i = 0; i < nt; ++i) std::fill_n(out + i * c.q_dim(), head_dim, 0.0f);
+    cpu::AccumulateRowsF16(scores, stride, len, nt, rows, head_dim, out, c.q_dim());
   });
 }
 
@@ -144,42 +148,99 @@ absl::Status ForwardPass::Forward(std::span<const int32_t> tokens, KvCache& cach
     return absl::InvalidArgumentError(fmt::format(
         "forward: {} tokens do not fit the context ({} of {} positions used)", n, cache.size(), cache.capacity()));
   }
-  for (int32_t token : tokens) {
-    if (token < 0 || token >= vocab) {
-      return absl::InvalidArgumentError(fmt::format("forward: token id {} is outside the vocabulary [0, {})", token, vocab));
-    }
-  }
-  const auto threads = static_cast<size_t>(team_.size());
-  const auto span_floats = static_cast<size_t>(kAttentionSpan * cache.v_stride());
-  if (probs16_.size() < threads * span_floats) {
-    scores_.resize(threads * span_floats);
-    probs16_.resize(threads * span_floats);
-  }
-  q16_.resize(threads * kAttentionSpan * static_cast<size_t>(config_.head_dim));
+  std::vector<int64_t> rows;
   for (int64_t done = 0; done < n; done += max_batch_) {
     const int64_t chunk = std::min(max_batch_, n - done);
     const bool last = done + chunk == n;
-    float* out = all_logits ? logits.data() + done * vocab : (last ? logits.data() : nullptr);
-    TP_RETURN_IF_ERROR(ForwardChunk(tokens.subspan(done, chunk), cache, out, all_logits));
+    rows.clear();
+    if (all_logits) {
+      for (int64_t t = 0; t < chunk; ++t) rows.push_back(t);
+    } else if (last) {
+      rows.push_back(chunk - 1);
+    }
+    const SequenceChunk seq{.start = cache.size(), .count = chunk, .blocks = cache.blocks()};
+    const ForwardBatch batch{.tokens = tokens.subspan(done, chunk), .sequences = std::span(&seq, 1), .logit_rows = rows};
+    std::span<float> out = all_logits ? logits.subspan(done * vocab, chunk * vocab)
+                                      : (last ? logits : std::span<float>());
+    TP_RETURN_IF_ERROR(Run(batch, cache.pages(), out));
+    cache.set_size(cache.size() + chunk);
   }
   return absl::OkStatus();
 }
 
-absl::Status ForwardPass::ForwardChunk(std::span<const int32_t> tokens, KvCache& cache,
-                                       float* logits, bool all_logits) {
+absl::Status ForwardPass::Run(const ForwardBatch& batch, PagedKvCache& cache, std::span<float> logits) {
   const ModelConfig& c = config_;
   const ModelWeights& w = model_.weights();
-  const int64_t n = static_cast<int64_t>(tokens.size());
-  const int64_t start = cache.size();
+  const int64_t n = static_cast<int64_t>(batch.tokens.size());
   const int64_t emb = c.embedding;
+  const int64_t vocab = c.vocab_size;
+
+  // --- validate, and lay out positions, spans and scratch
+  if (n == 0) return absl::InvalidArgumentError("forward: no tokens");
+  if (n > max_batch_) {
+    return absl::InvalidArgumentError(fmt::format("forward: {} tokens exceed the batch of {}", n, max_batch_));
+  }
+  if (static_cast<int64_t>(logits.size()) != static_cast<int64_t>(batch.logit_rows.size()) * vocab) {
+    return absl::InvalidArgumentError(fmt::format("forward: logits buffer holds {} floats, expected {}",
+                                                  logits.size(), batch.logit_rows.size() * vocab));
+  }
+  for (int32_t token : batch.tokens) {
+    if (token < 0 || token >= vocab) {
+      return absl::InvalidArgumentError(fmt::format("forward: token id {} is outside the vocabulary [0, {})", token, vocab));
+    }
+  }
+  for (int64_t row : batch.logit_rows) {
+    if (row < 0 || row >= n) return absl::InvalidArgumentError(fmt::format("forward: logit row {} out of range", row));
+  }
+  positions_.resize(static_cast<size_t>(n));
+  token_seq_.resize(static_cast<size_t>(n));
+  spans_.clear();
+  int64_t offset = 0, longest = 0;
+  for (size_t s = 0; s < batch.sequences.size(); ++s) {
+    const SequenceChunk& seq = batch.sequences[s];
+    const int64_t end = seq.start + seq.count;
+    if (seq.start < 0 || seq.count < 1 || offset + seq.count > n) {
+      return absl::InvalidArgumentError("forward: sequence chunks do not match the tokens");
+    }
+    if (static_cast<int64_t>(seq.blocks.size()) * kBlockTokens < end) {
+      return absl::InvalidArgumentError(fmt::format(
+          "forward: block table of {} blocks does not cover {} positions", seq.blocks.size(), end));
+    }
+    for (int64_t b = 0; b * kBlockTokens < end; ++b) {
+      const int32_t block = seq.blocks[static_cast<size_t>(b)];
+      if (block < 0 || block >= cache.num_blocks()) {
+        return absl::InvalidArgumentError(fmt::format("forward: block {} is outside the cache", block));
+      }
+    }
+    for (int64_t i = 0; i < seq.count; ++i) {
+      positions_[static_cast<size_t>(offset + i)] = seq.start + i;
+      token_seq_[static_cast<size_t>(offset + i)] = static_cast<int64_t>(s);
+    }
+    for (int64_t t0 = 0; t0 < seq.count; t0 += kAttentionSpan) {
+      spans_.push_back({static_cast<int64_t>(s), offset + t0, std::min(kAttentionSpan, seq.count - t0)});
+    }
+    longest = std::max(longest, end);
+    offset += seq.count;
+  }
+  if (offset != n) return absl::InvalidArgumentError("forward: sequence chunks do not match the tokens");
+  const auto threads = static_cast<size_t>(team_.size());
+  context_stride_ = (longest + kBlockTokens - 1) / kBlockTokens * kBlockTokens;
+  const auto per_thread = static_cast<size_t>(kAttentionSpan * context_stride_);
+  if (scores_.size() < threads * per_thread) scores_.resize(threads * per_thread);
+  if (v_rows_.size() < threads * static_cast<size_t>(context_stride_)) {
+    v_rows_.resize(threads * static_cast<size_t>(context_stride_));
+  }
+  lengths_.resize(threads * kAttentionSpan);
+  q16_.resize(threads * kAttentionSpan * static_cast<size_t>(c.head_dim));
 
   // x[t] = token_embd[token_t]
   const WeightMatrix& embd = w.token_embd;
   for (int64_t t = 0; t < n; ++t) {
-    const std::byte* row = embd.data + tokens[t] * embd.row_bytes;
+    const int32_t token = batch.tokens[static_cast<size_t>(t)];
+    const std::byte* row = embd.data + token * embd.row_bytes;
     if (embd.interleaved) {  // a tied output matrix: gather the row back first
       embd_row_.resize(static_cast<size_t>(embd.row_bytes));
-      cpu::DeinterleaveRow(embd.type, embd.data, embd.cols, tokens[t], embd_row_.data());
+      cpu::DeinterleaveRow(embd.type, embd.data, embd.cols, token, embd_row_.data());
       row = embd_row_.data();
     }
     TP_RETURN_IF_ERROR(cpu::DequantizeRow(embd.type, row, &x_[t * emb], emb));
@@ -190,7 +251,7 @@ absl::Status ForwardPass::ForwardChunk(std::span<const int32_t> tokens, KvCache&
   rope_cos_.resize(static_cast<size_t>(n * half));
   rope_sin_.resize(rope_cos_.size());
   for (int64_t t = 0; t < n; ++t) {
-    const float pos = static_cast<float>(start + t);
+    const float pos = static_cast<float>(positions_[static_cast<size_t>(t)]);
     for (int64_t i = 0; i < half; ++i) {
       float theta = static_cast<float>(c.rope_freq_scale) * pos * rope_inv_freq_[i];
       if (!w.rope_freq_factors.empty()) theta /= w.rope_freq_factors[i];
@@ -225,8 +286,7 @@ absl::Status ForwardPass::ForwardChunk(std::span<const int32_t> tokens, KvCache&
           RmsNorm(k + h * c.head_dim, l.k_norm.data(), c.head_dim, c.rms_eps, k + h * c.head_dim);
         }
       }
-      // RoPE at this token's position (angles computed once per chunk, below).
-      const int64_t half = c.rope_dims / 2;
+      // RoPE at this token's position (angles computed once per batch, above).
       const float* cos_t = &rope_cos_[static_cast<size_t>(t * half)];
       const float* sin_t = &rope_sin_[static_cast<size_t>(t * half)];
       auto rotate = [&](float* head) {
@@ -241,13 +301,15 @@ absl::Status ForwardPass::ForwardChunk(std::span<const int32_t> tokens, KvCache&
       };
       for (int64_t h = 0; h < c.heads; ++h) rotate(q + h * c.head_dim);
       for (int64_t h = 0; h < c.kv_heads; ++h) rotate(k + h * c.head_dim);
-      uint16_t* k_cache = cache.K(layer, start + t);
-      for (int64_t i = 0; i < c.kv_dim(); ++i) {
-        k_cache[i] = cpu::Fp32ToFp16(k[i]);
-        cache.Vt(layer, i)[start + t] = cpu::Fp32ToFp16(v[i]);
-      }
+      // Keys and values into the token's slot of its sequence's block.
+      const SequenceChunk& seq = batch.sequences[static_cast<size_t>(token_seq_[static_cast<size_t>(t)])];
+      const int64_t pos = positions_[static_cast<size_t>(t)];
+      const int32_t block = seq.blocks[static_cast<size_t>(pos / kBlockTokens)];
+      const int64_t slot = (pos % kBlockTokens) * c.kv_dim();
+      cpu::ConvertToF16(k, c.kv_dim(), cache.K(layer, block) + slot);
+      cpu::ConvertToF16(v, c.kv_dim(), cache.V(layer, block) + slot);
     });
-    Attention(layer, n, start, cache);
+    Attention(layer, batch, cache);
     MatMul(l.wo, attn_.data(), n, q_.data());  // q_ reused as the projection output
     for (int64_t i = 0; i < n * emb; ++i) x_[i] += q_[i];
 
@@ -265,16 +327,20 @@ absl::Status ForwardPass::ForwardChunk(std::span<const int32_t> tokens, KvCache&
     MatMul(l.w_down, gate_.data(), n, q_.data());
     for (int64_t i = 0; i < n * emb; ++i) x_[i] += q_[i];
   }
-  cache.set_size(start + n);
-  if (!logits) return absl::OkStatus();
+  if (batch.hidden) {
+    team_.Run(n, [&](int64_t t, int) {
+      RmsNorm(&x_[t * emb], w.output_norm.data(), emb, c.rms_eps, batch.hidden + t * emb);
+    });
+  }
+  if (batch.logit_rows.empty()) return absl::OkStatus();
 
   // Final norm and output projection for the rows whose logits are wanted.
-  const int64_t first = all_logits ? 0 : n - 1;
-  const int64_t rows = n - first;
-  for (int64_t t = first; t < n; ++t) {
-    RmsNorm(&x_[t * emb], w.output_norm.data(), emb, c.rms_eps, &xn_[(t - first) * emb]);
+  const auto rows = static_cast<int64_t>(batch.logit_rows.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    RmsNorm(&x_[batch.logit_rows[static_cast<size_t>(r)] * emb], w.output_norm.data(), emb, c.rms_eps,
+            &xn_[r * emb]);
   }
-  MatMul(w.output, xn_.data(), rows, logits);
+  MatMul(w.output, xn_.data(), rows, logits.data());
   return absl::OkStatus();
 }
 

@@ -1,62 +1,78 @@
 #pragma once
 
-// Keys and values of one sequence, contiguous, in f16 (the precision llama.cpp keeps by
-// default). Keys are [layers][capacity][kv_dim]; values are stored transposed,
-// [layers][kv_dim][v_stride], so that attention's weighted sum over positions is one
-// contiguous dot product per value dimension. v_stride is the capacity rounded up to
-// kVPad positions, zero-filled past what is written, so that attention can run every
-// value row to a multiple of kVPad (see ForwardPass::Attention). The serving runtime
-// replaces this with a paged cache.
+// Keys and values in f16 (the precision llama.cpp keeps by default), paged: every layer's
+// cache is an array of blocks of kBlockTokens positions, and a sequence owns a block
+// table mapping its positions to blocks (position p lives in blocks[p / kBlockTokens] at
+// slot p % kBlockTokens). Blocks can be shared between sequences with a common prefix.
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "engine/model/model_config.h"
 
 namespace triplane::engine {
 
-class KvCache {
+inline constexpr int64_t kBlockTokens = 16;  // positions per KV cache block
+
+class PagedKvCache {
  public:
-  KvCache(const ModelConfig& config, int64_t capacity)
+  PagedKvCache(const ModelConfig& config, int64_t num_blocks)
       : layers_(config.layers),
         kv_dim_(config.kv_dim()),
-        capacity_(capacity),
-        v_stride_((capacity + kVPad - 1) / kVPad * kVPad),
-        k_(static_cast<size_t>(layers_ * capacity_ * kv_dim_)),
-        v_(static_cast<size_t>(layers_ * kv_dim_ * v_stride_)) {}
+        num_blocks_(num_blocks),
+        k_(static_cast<size_t>(layers_ * num_blocks_ * kBlockTokens * kv_dim_)),
+        v_(k_.size()) {}
 
-  static constexpr int64_t kVPad = 64;
+  // Bytes one block takes over all layers, keys and values.
+  static int64_t BytesPerBlock(const ModelConfig& config) {
+    return config.layers * kBlockTokens * config.kv_dim() * 2 * static_cast<int64_t>(sizeof(uint16_t));
+  }
 
-  int64_t capacity() const { return capacity_; }
-  int64_t size() const { return size_; }      // positions filled
-  void Truncate(int64_t n) { size_ = n < size_ ? n : size_; }
-  void set_size(int64_t n) { size_ = n; }     // REQUIRES: n <= capacity()
+  int64_t num_blocks() const { return num_blocks_; }
+  int64_t kv_dim() const { return kv_dim_; }
 
-  // Key row of layer `layer` at position `pos`: kv_dim f16 values.
-  uint16_t* K(int64_t layer, int64_t pos) { return &k_[Index(layer, pos)]; }
-  const uint16_t* K(int64_t layer, int64_t pos) const { return &k_[Index(layer, pos)]; }
-  // Value dimension `dim` of layer `layer` over all positions: v_stride() f16 values.
-  uint16_t* Vt(int64_t layer, int64_t dim) { return &v_[IndexT(layer, dim)]; }
-  const uint16_t* Vt(int64_t layer, int64_t dim) const { return &v_[IndexT(layer, dim)]; }
-
-  int64_t v_stride() const { return v_stride_; }
+  // Key / value rows of `layer` in `block`: [kBlockTokens][kv_dim] f16 each.
+  uint16_t* K(int64_t layer, int64_t block) { return &k_[Index(layer, block)]; }
+  const uint16_t* K(int64_t layer, int64_t block) const { return &k_[Index(layer, block)]; }
+  uint16_t* V(int64_t layer, int64_t block) { return &v_[Index(layer, block)]; }
+  const uint16_t* V(int64_t layer, int64_t block) const { return &v_[Index(layer, block)]; }
 
   uint64_t bytes() const { return (k_.size() + v_.size()) * sizeof(uint16_t); }
 
  private:
-  size_t Index(int64_t layer, int64_t pos) const {
-    return static_cast<size_t>((layer * capacity_ + pos) * kv_dim_);
-  }
-  size_t IndexT(int64_t layer, int64_t dim) const {
-    return static_cast<size_t>((layer * kv_dim_ + dim) * v_stride_);
+  size_t Index(int64_t layer, int64_t block) const {
+    return static_cast<size_t>((layer * num_blocks_ + block) * kBlockTokens * kv_dim_);
   }
   int64_t layers_;
   int64_t kv_dim_;
-  int64_t capacity_;
-  int64_t v_stride_;
-  int64_t size_ = 0;
+  int64_t num_blocks_;
   std::vector<uint16_t> k_;
   std::vector<uint16_t> v_;
+};
+
+// One sequence's cache: its own pages, blocks in order (generate, benchmarks, tests).
+class KvCache {
+ public:
+  KvCache(const ModelConfig& config, int64_t capacity)
+      : capacity_(capacity), pages_(config, (capacity + kBlockTokens - 1) / kBlockTokens) {
+    for (int32_t b = 0; b < pages_.num_blocks(); ++b) blocks_.push_back(b);
+  }
+
+  int64_t capacity() const { return capacity_; }
+  int64_t size() const { return size_; }  // positions filled
+  void Truncate(int64_t n) { size_ = n < size_ ? n : size_; }
+  void set_size(int64_t n) { size_ = n; }  // REQUIRES: n <= capacity()
+
+  PagedKvCache& pages() { return pages_; }
+  std::span<const int32_t> blocks() const { return blocks_; }
+  uint64_t bytes() const { return pages_.bytes(); }
+
+ private:
+  int64_t capacity_;
+  int64_t size_ = 0;
+  PagedKvCache pages_;
+  std::vector<int32_t> blocks_;
 };
 
 }  // namespace triplane::engine

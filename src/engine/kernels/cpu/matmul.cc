@@ -7,6 +7,8 @@
 
 #include "engine/kernels/cpu/matmul.h"
 
+#include "engine/kernels/cpu/quant_internal.h"
+
 // foreach_target.h must come before the per-target headers.
 // clang-format off
 #undef HWY_TARGET_INCLUDE
@@ -147,6 +149,133 @@ void ToF16T(const float* HWY_RESTRICT x, int64_t n, uint16_t* HWY_RESTRICT out) 
   for (; i < n; ++i) out[i] = Fp32ToFp16(x[i]);
 }
 
+void RoundToF16T(float* HWY_RESTRICT x, int64_t n) {
+  int64_t i = 0;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  for (; i + 16 <= n; i += 16) {
+    _mm512_storeu_ps(x + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+  }
+#elif HWY_TARGET == HWY_AVX2
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+  }
+#endif
+  for (; i < n; ++i) x[i] = Fp16ToFp32(Fp32ToFp16(x[i]));
+}
+
+// For 4 tokens at a time, each f16 row is widened once and added into the tokens that
+// reach it; per output lane the same fma sequence as one token alone.
+void AccumulateRowsF16T(const float* HWY_RESTRICT p, int64_t p_stride, const int64_t* len,
+                        int64_t n_tokens, const uint16_t* const* rows, int64_t dim,
+                        float* HWY_RESTRICT acc, int64_t acc_stride) {
+  const hn::ScalableTag<float> d;
+  const hn::Rebind<hwy::float16_t, decltype(d)> dh;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  int64_t c = 0;
+  for (; c + N <= dim; c += N) {
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
+      const int64_t nt = std::min<int64_t>(4, n_tokens - t0);
+      auto a0 = hn::LoadU(d, acc + (t0 + 0) * acc_stride + c);
+      auto a1 = nt > 1 ? hn::LoadU(d, acc + (t0 + 1) * acc_stride + c) : a0;
+      auto a2 = nt > 2 ? hn::LoadU(d, acc + (t0 + 2) * acc_stride + c) : a0;
+      auto a3 = nt > 3 ? hn::LoadU(d, acc + (t0 + 3) * acc_stride + c) : a0;
+      int64_t most = 0;
+      for (int64_t t = t0; t < t0 + nt; ++t) most = std::max(most, len[t]);
+      const float* p0 = p + t0 * p_stride;
+      for (int64_t j = 0; j < most; ++j) {
+        const auto v = hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(rows[j] + c)));
+        if (j < len[t0]) a0 = hn::MulAdd(hn::Set(d, p0[j]), v, a0);
+        if (nt > 1 && j < len[t0 + 1]) a1 = hn::MulAdd(hn::Set(d, p0[p_stride + j]), v, a1);
+        if (nt > 2 && j < len[t0 + 2]) a2 = hn::MulAdd(hn::Set(d, p0[2 * p_stride + j]), v, a2);
+        if (nt > 3 && j < len[t0 + 3]) a3 = hn::MulAdd(hn::Set(d, p0[3 * p_stride + j]), v, a3);
+      }
+      hn::StoreU(a0, d, acc + (t0 + 0) * acc_stride + c);
+      if (nt > 1) hn::StoreU(a1, d, acc + (t0 + 1) * acc_stride + c);
+      if (nt > 2) hn::StoreU(a2, d, acc + (t0 + 2) * acc_stride + c);
+      if (nt > 3) hn::StoreU(a3, d, acc + (t0 + 3) * acc_stride + c);
+    }
+  }
+  for (; c < dim; ++c) {  // lanes past the last whole vector: the same fma per element
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      float a = acc[t * acc_stride + c];
+      for (int64_t j = 0; j < len[t]; ++j) a = std::fma(p[t * p_stride + j], Fp16ToFp32(rows[j][c]), a);
+      acc[t * acc_stride + c] = a;
+    }
+  }
+}
+
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// x * scale rounded to nearest even (the MXCSR default, as NearestInt), as int32 lanes.
+HWY_INLINE __m512i RoundScaled(const float* x, __m512 scale) {
+  return _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x), scale));
+}
+
+// internal::QuantizeActivationsQ8_0, 32 elements at a time.
+void QuantizeQ8_0Avx512(const float* HWY_RESTRICT x, BlockQ8_0* HWY_RESTRICT y, int64_t n) {
+  const __m512 sign_off = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+  for (int64_t b = 0; b < n / kQK8_0; ++b, x += kQK8_0) {
+    const __m512 a0 = _mm512_and_ps(_mm512_loadu_ps(x), sign_off);
+    const __m512 a1 = _mm512_and_ps(_mm512_loadu_ps(x + 16), sign_off);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
+    y[b].d = Fp32ToFp16(amax / 127.0f);
+    const __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+    for (int h = 0; h < 2; ++h) {
+      // |x * id| <= 127 (plus rounding): int8 saturation is the reference's clamp.
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16 * h), _mm512_cvtsepi32_epi8(RoundScaled(x + 16 * h, id)));
+    }
+  }
+}
+
+// internal::QuantizeQ8_K: the scale from the first element of largest magnitude.
+void QuantizeQ8_KAvx512(const float* HWY_RESTRICT x, BlockQ8_K* HWY_RESTRICT y, int64_t n) {
+  const __m512 sign_off = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+  for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
+    __m512 m = _mm512_setzero_ps();
+    for (int v = 0; v < 16; ++v) m = _mm512_max_ps(m, _mm512_and_ps(_mm512_loadu_ps(x + 16 * v), sign_off));
+    const float amax = _mm512_reduce_max_ps(m);
+    if (!(amax > 0.0f)) {
+      internal::QuantizeQ8_K(x, &y[b], kQK_K);  // all zero (or NaN): the reference's way
+      continue;
+    }
+    float max = 0.0f;
+    for (int v = 0; v < 16; ++v) {
+      const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_loadu_ps(x + 16 * v), sign_off),
+                                               _mm512_set1_ps(amax), _CMP_EQ_OQ);
+      if (hit) {
+        max = x[16 * v + __builtin_ctz(hit)];
+        break;
+      }
+    }
+    const float iscale = -127.0f / max;
+    const __m512 scale = _mm512_set1_ps(iscale);
+    for (int v = 0; v < 16; ++v) {
+      const __m512i q = _mm512_min_epi32(RoundScaled(x + 16 * v, scale), _mm512_set1_epi32(127));
+      const __m128i q8 = _mm512_cvtsepi32_epi8(q);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16 * v), q8);
+      y[b].bsums[v] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
+    }
+    y[b].d = 1.0f / iscale;
+  }
+}
+#endif
+
+void QuantizeActivationsT(GgmlType weight_type, const float* x, int64_t n, void* dst) {
+  const bool k_quant = weight_type == GgmlType::kQ4_K || weight_type == GgmlType::kQ6_K;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  if (k_quant) {
+    QuantizeQ8_KAvx512(x, static_cast<BlockQ8_K*>(dst), n);
+  } else {
+    QuantizeQ8_0Avx512(x, static_cast<BlockQ8_0*>(dst), n);
+  }
+#else
+  if (k_quant) {
+    internal::QuantizeQ8_K(x, static_cast<BlockQ8_K*>(dst), n);
+  } else {
+    internal::QuantizeActivationsQ8_0(x, static_cast<BlockQ8_0*>(dst), n);
+  }
+#endif
+}
+
 int64_t TargetT() { return HWY_TARGET; }
 
 }  // namespace HWY_NAMESPACE
@@ -160,6 +289,22 @@ HWY_EXPORT(MatMulT);
 HWY_EXPORT(VecDotT);
 HWY_EXPORT(TargetT);
 HWY_EXPORT(ToF16T);
+HWY_EXPORT(RoundToF16T);
+HWY_EXPORT(QuantizeActivationsT);
+
+namespace internal {
+void QuantizeActivationsFast(GgmlType weight_type, const float* x, int64_t n, void* dst) {
+  HWY_DYNAMIC_DISPATCH(QuantizeActivationsT)(weight_type, x, n, dst);
+}
+}  // namespace internal
+HWY_EXPORT(AccumulateRowsF16T);
+
+void RoundToF16(float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(RoundToF16T)(x, n); }
+
+void AccumulateRowsF16(const float* p, int64_t p_stride, const int64_t* len, int64_t n_tokens,
+                       const uint16_t* const* rows, int64_t dim, float* acc, int64_t acc_stride) {
+  HWY_DYNAMIC_DISPATCH(AccumulateRowsF16T)(p, p_stride, len, n_tokens, rows, dim, acc, acc_stride);
+}
 
 void ConvertToF16(const float* x, int64_t n, uint16_t* out) {
   HWY_DYNAMIC_DISPATCH(ToF16T)(x, n, out);

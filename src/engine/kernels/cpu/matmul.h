@@ -62,6 +62,16 @@ void MatMulStrided(GgmlType type, const void* weights, int64_t w_stride_bytes, i
 // conversion instructions where it has them.
 void ConvertToF16(const float* x, int64_t n, uint16_t* out);
 
+// x[i] = x[i] rounded to f16 and back (nearest even).
+void RoundToF16(float* x, int64_t n);
+
+// For t in [0, n_tokens) and d in [0, dim): acc[t * acc_stride + d] =
+// fma(p[t * p_stride + j], rows[j][d], ...) for j = 0, 1, ..., len[t] - 1 in that order
+// (rows: f16 vectors, e.g. attention values; p: weights). On a given target every output
+// lane is the same sequence of multiply-adds whatever n_tokens and the other tokens' len.
+void AccumulateRowsF16(const float* p, int64_t p_stride, const int64_t* len, int64_t n_tokens,
+                       const uint16_t* const* rows, int64_t dim, float* acc, int64_t acc_stride);
+
 // Highway targets (hwy::Target bits) the kernels were compiled for that this CPU
 // supports, best first; tests run each of them with hwy::SetSupportedTargetsForTest.
 std::vector<int64_t> KernelTargets();

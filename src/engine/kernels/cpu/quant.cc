@@ -102,6 +102,10 @@ void QuantizeQ4_0(const float* x, BlockQ4_0* y, int64_t n) {
 
 // ggml's quantize_row_q8_K_ref: the signed extreme maps to -127 (iscale = -127 / max),
 // d = 1 / iscale in float, q = nearest(iscale * x) clamped to 127, plus sums per 16.
+}  // namespace
+
+namespace internal {
+
 void QuantizeQ8_K(const float* x, BlockQ8_K* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
     float amax = 0.0f;
@@ -143,7 +147,7 @@ void QuantizeActivationsQ8_0(const float* x, BlockQ8_0* y, int64_t n) {
   }
 }
 
-}  // namespace
+}  // namespace internal
 
 bool IsCpuWeightType(GgmlType type) {
   switch (type) {
@@ -196,7 +200,7 @@ absl::Status QuantizeRow(GgmlType type, const float* src, void* dst, int64_t n) 
       QuantizeQ4_0(src, static_cast<BlockQ4_0*>(dst), n);
       break;
     case GgmlType::kQ8_K:
-      QuantizeQ8_K(src, static_cast<BlockQ8_K*>(dst), n);
+      internal::QuantizeQ8_K(src, static_cast<BlockQ8_K*>(dst), n);
       break;
     case GgmlType::kQ4_K:
       internal::QuantizeRowQ4K(src, dst, n);
@@ -264,11 +268,11 @@ void QuantizeActivations(GgmlType weight_type, const float* x, int64_t n, void* 
   switch (weight_type) {
     case GgmlType::kQ8_0:
     case GgmlType::kQ4_0:
-      QuantizeActivationsQ8_0(x, static_cast<BlockQ8_0*>(dst), n);
+      internal::QuantizeActivationsFast(weight_type, x, n, dst);
       break;
     case GgmlType::kQ4_K:
     case GgmlType::kQ6_K:
-      QuantizeQ8_K(x, static_cast<BlockQ8_K*>(dst), n);
+      internal::QuantizeActivationsFast(weight_type, x, n, dst);
       break;
     case GgmlType::kF16:
       ConvertToF16(x, n, static_cast<uint16_t*>(dst));

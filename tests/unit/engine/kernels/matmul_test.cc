@@ -13,6 +13,7 @@
 
 #include "engine/kernels/cpu/fp16.h"
 #include "engine/kernels/cpu/quant.h"
+#include "engine/kernels/cpu/quant_internal.h"
 #include "hwy/targets.h"
 #include "testing/kernel_problem.h"
 
@@ -269,6 +270,26 @@ TEST_P(KernelTest, ConvertToF16RoundsLikeTheScalarConversion) {
     } else {
       ASSERT_EQ(out[i], Fp32ToFp16(x[i])) << "x = " << x[i];
     }
+  }
+}
+
+TEST_P(KernelTest, ActivationQuantizationMatchesScalarQuantizersByteForByte) {
+  std::mt19937 rng(5);
+  std::vector<float> x = Gaussian(4 * 256, rng);
+  std::fill(x.begin() + 256, x.begin() + 512, 0.0f);  // an all-zero block
+  x[600] = -9.0f;                                      // ties of magnitude: the first wins
+  x[610] = 9.0f;
+  x[700] = 2.5f * 127 / 9;  // exactly halfway between two quants after scaling
+  for (GgmlType type : {GgmlType::kQ8_0, GgmlType::kQ4_K}) {
+    const GgmlType act = ActivationType(type);
+    std::vector<uint8_t> got(static_cast<size_t>(RowBytes(act, 1024))), want(got.size());
+    QuantizeActivations(type, x.data(), 1024, got.data());
+    if (type == GgmlType::kQ4_K) {
+      internal::QuantizeQ8_K(x.data(), reinterpret_cast<BlockQ8_K*>(want.data()), 1024);
+    } else {
+      internal::QuantizeActivationsQ8_0(x.data(), reinterpret_cast<BlockQ8_0*>(want.data()), 1024);
+    }
+    EXPECT_EQ(got, want) << Name(type);
   }
 }
 
