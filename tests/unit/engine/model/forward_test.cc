@@ -3,25 +3,15 @@
 #include <cmath>
 #include <filesystem>
 
-#include "engine/gguf/gguf_writer.h"
 #include "engine/model/random_model.h"
 #include "engine/sampling/sampler.h"
 #include "gtest/gtest.h"
+#include "testing/test_models.h"
 
 namespace triplane::engine {
 namespace {
 
-// A vocabulary-only GGUF with `n` made-up tokens: enough for a random model.
-std::string WriteVocab(const std::filesystem::path& dir, int n) {
-  GgufWriter w;
-  std::vector<std::string> tokens;
-  for (int i = 0; i < n; ++i) tokens.push_back("t" + std::to_string(i));
-  w.SetString("tokenizer.ggml.model", "gpt2");
-  w.SetStringArray("tokenizer.ggml.tokens", std::span<const std::string>(tokens));
-  std::string path = (dir / "vocab.gguf").string();
-  EXPECT_TRUE(w.WriteTo(path).ok());
-  return path;
-}
+using testing::WriteVocab;
 
 class ForwardTest : public ::testing::TestWithParam<std::tuple<std::string, GgmlType>> {
  protected:
