@@ -1,10 +1,9 @@
 // Register-tiled mat-mat kernel for F32, F16 and BF16 weights (activations in the same
 // type), per Highway target, for gemm_tile-inl.h's driver. Rows are converted (exactly)
 // to aligned f32 once per panel; a 4 x 4 tile multiplies each weight vector with four
-// activation vectors. Bit-identical to DotWith in dot_float-inl.h: its four partial sums
-// (vector j of every four in sum j, leftover whole vectors in sum 0) are computed in four
-// passes over the row, combined as (s0 + s1) + (s2 + s3), reduced as SumOfLanes does, then
-// the scalar tail is added element by element.
+// activation vectors. Bit-identical to DotWith in dot_float-inl.h: one accumulator per
+// output over the whole vectors in order, reduced as SumOfLanes does, then the tail
+// element by element with fused multiply-adds.
 
 #if defined(TRIPLANE_ENGINE_KERNELS_CPU_GEMM_FLOAT_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef TRIPLANE_ENGINE_KERNELS_CPU_GEMM_FLOAT_INL_H_
@@ -13,6 +12,7 @@
 #define TRIPLANE_ENGINE_KERNELS_CPU_GEMM_FLOAT_INL_H_
 #endif
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -48,47 +48,33 @@ class GemmFloat {
     const float* HWY_RESTRICT a[4];
     for (int j = 0; j < 4; ++j) a[j] = act_[acts[j]];
     const int64_t n = static_cast<int64_t>(hn::Lanes(d_));
-    const int64_t quad_vectors = cols_ / (4 * n) * 4;  // vectors of DotWith's 4-way loop
     const int64_t vectors = cols_ / n;
     using V = hn::Vec<decltype(d_)>;
-    // partial[q][t]: DotWith's sum q for pair t = 4i + j.
-    HWY_ALIGN float partial[4][16][hn::MaxLanes(decltype(d_)())];
-    for (int64_t q = 0; q < 4; ++q) {
-      V acc[16];
-      for (V& v : acc) v = hn::Zero(d_);
-      auto step = [&](int64_t k) {
-        const V a0 = hn::LoadU(d_, a[0] + k), a1 = hn::LoadU(d_, a[1] + k);
-        const V a2 = hn::LoadU(d_, a[2] + k), a3 = hn::LoadU(d_, a[3] + k);
-        for (int i = 0; i < 4; ++i) {
-          const V wv = hn::LoadU(d_, w_[i] + k);
-          acc[4 * i + 0] = hn::MulAdd(wv, a0, acc[4 * i + 0]);
-          acc[4 * i + 1] = hn::MulAdd(wv, a1, acc[4 * i + 1]);
-          acc[4 * i + 2] = hn::MulAdd(wv, a2, acc[4 * i + 2]);
-          acc[4 * i + 3] = hn::MulAdd(wv, a3, acc[4 * i + 3]);
-        }
-      };
-      for (int64_t v = q; v < quad_vectors; v += 4) step(v * n);
-      if (q == 0) {
-        for (int64_t v = quad_vectors; v < vectors; ++v) step(v * n);
+    V acc[16];  // acc[4i + j]: DotWith's accumulator for weight row i, activation j
+    for (V& v : acc) v = hn::Zero(d_);
+    for (int64_t v = 0; v < vectors; ++v) {
+      const int64_t k = v * n;
+      const V a0 = hn::Load(d_, a[0] + k), a1 = hn::Load(d_, a[1] + k);
+      const V a2 = hn::Load(d_, a[2] + k), a3 = hn::Load(d_, a[3] + k);
+      for (int i = 0; i < 4; ++i) {
+        const V wv = hn::Load(d_, w_[i] + k);
+        acc[4 * i + 0] = hn::MulAdd(wv, a0, acc[4 * i + 0]);
+        acc[4 * i + 1] = hn::MulAdd(wv, a1, acc[4 * i + 1]);
+        acc[4 * i + 2] = hn::MulAdd(wv, a2, acc[4 * i + 2]);
+        acc[4 * i + 3] = hn::MulAdd(wv, a3, acc[4 * i + 3]);
       }
-      for (int t = 0; t < 16; ++t) hn::Store(acc[t], d_, partial[q][t]);
-    }
-    V sums[16];
-    for (int t = 0; t < 16; ++t) {
-      sums[t] = hn::Add(hn::Add(hn::Load(d_, partial[0][t]), hn::Load(d_, partial[1][t])),
-                        hn::Add(hn::Load(d_, partial[2][t]), hn::Load(d_, partial[3][t])));
     }
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
     __m512 raw[16];
-    for (int t = 0; t < 16; ++t) raw[t] = sums[t].raw;
+    for (int t = 0; t < 16; ++t) raw[t] = acc[t].raw;
     SumLanes16x16(raw, out);
 #else
-    for (int t = 0; t < 16; ++t) out[t] = hn::GetLane(hn::SumOfLanes(d_, sums[t]));
+    for (int t = 0; t < 16; ++t) out[t] = hn::GetLane(hn::SumOfLanes(d_, acc[t]));
 #endif
     for (int i = 0; i < 4; ++i) {
       for (int j = 0; j < 4; ++j) {
         float sum = out[4 * i + j];
-        for (int64_t k = vectors * n; k < cols_; ++k) sum += w_[i][k] * a[j][k];
+        for (int64_t k = vectors * n; k < cols_; ++k) sum = std::fma(w_[i][k], a[j][k], sum);
         out[4 * i + j] = sum;
       }
     }
