@@ -141,7 +141,6 @@ TEST(CliTest, PlannedSubcommandsSayWhichIssueBringsThem) {
     const char* name;
     const char* message;
   } kPlanned[] = {
-      {"engine", "triplane engine: not available yet; it arrives with issue #4 (Data plane II)\n"},
       {"gateway",
        "triplane gateway: not available yet; it arrives with issue #6 (Business plane)\n"},
       {"control",
@@ -171,9 +170,33 @@ TEST(CliTest, GenerateWithoutAModelIsAOneLineUsageError) {
 }
 
 TEST(CliTest, PlannedSubcommandHelpWorks) {
-  const RunResult result = RunTriplane({"engine", "--help"});
+  const RunResult result = RunTriplane({"gateway", "--help"});
   EXPECT_EQ(result.exit_code, 0);
   EXPECT_THAT(result.out, HasSubstr("not available yet"));
+}
+
+TEST(CliTest, EngineHelpListsItsFlags) {
+  const RunResult result = RunTriplane({"engine", "--help"});
+  EXPECT_EQ(result.exit_code, 0);
+  for (const char* flag : {"--model", "--host", "--port", "--threads", "--ctx", "--kv-memory", "--max-batch-tokens",
+                           "--max-seqs", "--served-model-name", "--drain-timeout"}) {
+    EXPECT_THAT(result.out, HasSubstr(flag)) << flag;
+  }
+}
+
+TEST(CliTest, EngineWithoutAUsableModelIsAOneLineError) {
+  const RunResult missing = RunTriplane({"engine"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_TRUE(IsOneLine(missing.err)) << missing.err;
+  const RunResult absent = RunTriplane({"engine", "--model", "/nonexistent.gguf"});
+  EXPECT_NE(absent.exit_code, 0);
+  EXPECT_TRUE(IsOneLine(absent.err)) << absent.err;
+  const RunResult not_gguf = RunTriplane({"engine", "--model", TRIPLANE_BINARY, "--port", "0"});
+  EXPECT_EQ(not_gguf.exit_code, 1);
+  EXPECT_THAT(not_gguf.err, HasSubstr(std::string("triplane engine: ") + TRIPLANE_BINARY));
+  const RunResult bad_size = RunTriplane({"engine", "--model", TRIPLANE_BINARY, "--kv-memory", "lots"});
+  EXPECT_NE(bad_size.exit_code, 0);
+  EXPECT_TRUE(IsOneLine(bad_size.err)) << bad_size.err;
 }
 
 TEST(CliTest, UnknownSubcommandIsOneLineError) {
