@@ -548,10 +548,14 @@ TEST_F(EngineServerTest, MetricsUseVllmNamesWithTheTriplanePrefix) {
         "triplane_prompt_tokens_total", "triplane_generation_tokens_total",
         "triplane_request_success_total{", "triplane_time_to_first_token_seconds_bucket",
         "triplane_time_per_output_token_seconds_bucket",
-        "triplane_e2e_request_latency_seconds_bucket", "triplane_http_requests_total{",
+        "triplane_e2e_request_latency_seconds_bucket", "triplane_request_queue_time_seconds_count",
+        "triplane_iteration_tokens_bucket", "triplane_http_requests_total{",
         "process_resident_memory_bytes"}) {
     EXPECT_THAT(metrics.raw, HasSubstr(name));
   }
+  // The engine reports queue times and step sizes, not just empty families.
+  EXPECT_THAT(metrics.raw, Not(HasSubstr("triplane_request_queue_time_seconds_count 0\n")));
+  EXPECT_THAT(metrics.raw, Not(HasSubstr("triplane_iteration_tokens_count 0\n")));
   const std::filesystem::path file = *dir_ / "metrics.txt";
   std::ofstream(file) << metrics.raw;
   const std::filesystem::path out = *dir_ / "promtool.txt";

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <future>
 #include <thread>
 #include <unordered_set>
+#include <utility>
 
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
@@ -32,6 +34,8 @@ struct Sequence {
   uint64_t last_hash = 0;          // chain hash of block hashed_blocks - 1
   int64_t cached_prompt = -1;      // prompt tokens found cached at first admission
   int64_t generated = 0;
+  std::chrono::steady_clock::time_point submitted = std::chrono::steady_clock::now();
+  double queue_seconds = -1;       // until the first event reports it
 
   Sequence(Engine::RequestId id_, GenerationRequest request_, Engine::Callback callback_, int64_t vocab)
       : id(id_),
@@ -139,6 +143,11 @@ class Engine::Impl {
     return stats_;
   }
 
+  void SetStepObserver(std::function<void(int64_t)> observer) {
+    absl::MutexLock lock(&mu_);
+    step_observer_ = std::move(observer);
+  }
+
  private:
   void Loop() {
     while (true) {
@@ -197,6 +206,7 @@ class Engine::Impl {
     event.prompt_tokens = seq.prompt_len;
     event.cached_prompt_tokens = std::max<int64_t>(0, seq.cached_prompt);
     event.generated_tokens = seq.generated;
+    event.queue_seconds = std::exchange(seq.queue_seconds, -1);
     ReleaseBlocks(seq);
     const RequestId id = seq.id;
     seq.callback(event);
@@ -248,6 +258,7 @@ class Engine::Impl {
     }
     seq.computed = seq.hashed_blocks * kBlockTokens;
     if (seq.cached_prompt < 0) {  // count the first admission only
+      seq.queue_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - seq.submitted).count();
       seq.cached_prompt = std::min(seq.computed, seq.prompt_len);
       prefix_queries_ += seq.prompt_len;
       prefix_hits_ += seq.cached_prompt;
@@ -359,6 +370,10 @@ class Engine::Impl {
         pass_.Run({.tokens = tokens, .sequences = chunks, .logit_rows = logit_rows},
                   cache_, std::span(logits_).first(logit_rows.size() * static_cast<size_t>(vocab)));
     ++steps_;
+    {
+      absl::MutexLock lock(&mu_);
+      if (step_observer_) step_observer_(static_cast<int64_t>(tokens.size()));
+    }
     if (!status.ok()) {
       for (const Scheduled& s : scheduled) Finish(*s.seq, FinishReason::kError, -1, 0.0f, {}, status);
       return;
@@ -401,6 +416,7 @@ class Engine::Impl {
       event.token = token;
       event.logprob = logprob;
       event.top = std::move(top);
+      event.queue_seconds = std::exchange(seq.queue_seconds, -1);
       seq.callback(event);
     }
   }
@@ -473,6 +489,7 @@ class Engine::Impl {
   std::deque<std::unique_ptr<Sequence>> incoming_ ABSL_GUARDED_BY(mu_);
   std::vector<RequestId> cancels_ ABSL_GUARDED_BY(mu_);
   std::deque<std::shared_ptr<EmbedJob>> embeds_ ABSL_GUARDED_BY(mu_);
+  std::function<void(int64_t)> step_observer_ ABSL_GUARDED_BY(mu_);
 
   // Engine thread only.
   WorkerTeam team_;
@@ -528,6 +545,7 @@ absl::StatusOr<Engine::RequestId> Engine::Submit(GenerationRequest request, Call
 void Engine::Cancel(RequestId id) { impl_->Cancel(id); }
 absl::StatusOr<std::vector<float>> Engine::Embed(std::span<const int32_t> tokens) { return impl_->Embed(tokens); }
 EngineStats Engine::Stats() const { return impl_->Stats(); }
+void Engine::SetStepObserver(std::function<void(int64_t)> observer) { impl_->SetStepObserver(std::move(observer)); }
 const Model& Engine::model() const { return impl_->model(); }
 const EngineConfig& Engine::config() const { return impl_->config(); }
 

@@ -68,6 +68,7 @@ struct TokenEvent {
   int64_t prompt_tokens = 0;         // set on the final event
   int64_t cached_prompt_tokens = 0;  // prompt tokens served from the prefix cache
   int64_t generated_tokens = 0;      // set on the final event
+  double queue_seconds = -1;         // on a request's first event: Submit to admission
 };
 
 struct EngineStats {
@@ -111,6 +112,10 @@ class Engine {
   [[nodiscard]] absl::StatusOr<std::vector<float>> Embed(std::span<const int32_t> tokens);
 
   EngineStats Stats() const;
+
+  // Called on the engine thread after every step with the tokens it computed (for an
+  // iteration-size histogram); must not block. Replaces any previous observer.
+  void SetStepObserver(std::function<void(int64_t tokens)> observer);
   const Model& model() const;
   const EngineConfig& config() const;
 

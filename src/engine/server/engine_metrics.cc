@@ -53,7 +53,17 @@ EngineMetrics::EngineMetrics(common::MetricsRegistry& registry)
                        .AddHistogram("triplane_e2e_request_latency_seconds",
                                      "From a request's arrival to its last token.", {},
                                      common::LatencyBucketsSeconds())
-                       .Get()) {
+                       .Get()),
+      queue_time_(registry
+                      .AddHistogram("triplane_request_queue_time_seconds",
+                                    "Time an engine request waited before it joined the batch.", {},
+                                    common::LatencyBucketsSeconds())
+                      .Get()),
+      iteration_tokens_(registry
+                            .AddHistogram("triplane_iteration_tokens",
+                                          "Tokens computed per scheduler step (decodes plus prompt chunks).",
+                                          {}, {1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192})
+                            .Get()) {
   // Every finish reason is on the page from the start, so rates need no special case.
   for (std::string_view reason : {"stop", "length", "abort", "error"})
     request_success_.WithLabels({reason});
@@ -90,10 +100,19 @@ EngineMetrics::EngineMetrics(common::MetricsRegistry& registry)
 
 EngineMetrics::~EngineMetrics() { AttachEngine(nullptr); }
 
-void EngineMetrics::AttachEngine(const Engine* engine) {
+void EngineMetrics::AttachEngine(Engine* engine) {
+  if (attached_ != nullptr) attached_->SetStepObserver(nullptr);
+  attached_ = engine;
+  if (engine != nullptr) {
+    engine->SetStepObserver([&histogram = iteration_tokens_](int64_t tokens) {
+      histogram.Observe(static_cast<double>(tokens));
+    });
+  }
   absl::MutexLock lock(&source_->mu);
   source_->engine = engine;
 }
+
+void EngineMetrics::ObserveQueueTime(double seconds) { queue_time_.Observe(seconds); }
 
 void EngineMetrics::ObserveFirstToken(double seconds, int64_t prompt_tokens) {
   time_to_first_token_.Observe(seconds);

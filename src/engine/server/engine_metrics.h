@@ -26,7 +26,8 @@ class EngineMetrics {
 
   // The engine whose Stats() the scheduler gauges and counters read; null detaches.
   // REQUIRES: `engine` stays alive until it is detached (here or by the destructor).
-  void AttachEngine(const Engine* engine);
+  // Also observes the engine's steps (iteration sizes).
+  void AttachEngine(Engine* engine);
 
   // A choice produced its first token `seconds` after the request arrived; its prompt
   // had `prompt_tokens` tokens.
@@ -36,6 +37,8 @@ class EngineMetrics {
   // A choice ended with `finish_reason` ("stop", "length", "abort", "error") after
   // `seconds` from the request's arrival.
   void ObserveFinished(std::string_view finish_reason, double seconds);
+  // An engine request waited `seconds` in the queue before it was admitted.
+  void ObserveQueueTime(double seconds);
 
  private:
   // Shared with the registry's callbacks, which outlive this object in the process-wide
@@ -48,6 +51,9 @@ class EngineMetrics {
   common::Histogram& time_to_first_token_;
   common::Histogram& time_per_output_token_;
   common::Histogram& e2e_latency_;
+  common::Histogram& queue_time_;
+  common::Histogram& iteration_tokens_;
+  Engine* attached_ = nullptr;
 };
 
 }  // namespace triplane::engine::server

@@ -161,6 +161,7 @@ void GenerationExchange::OnEvent(size_t index, const TokenEvent& event) {
     absl::MutexLock lock(&mu_);
     Choice& choice = *choices_[index];
     if (choice.decoder.finished()) return;
+    if (event.queue_seconds >= 0) context_.metrics->ObserveQueueTime(event.queue_seconds);
     if (event.token >= 0 && !choice.decoder.finished()) {
       const Clock::time_point now = Clock::now();
       if (!choice.saw_token) {
