@@ -1,6 +1,7 @@
 #include "engine/runtime/worker_team.h"
 
 #include <algorithm>
+#include <thread>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -12,9 +13,26 @@
 namespace triplane::engine {
 
 namespace {
-// Spin iterations before a worker sleeps: long enough to bridge the gap between the
-// phases of one forward pass, short enough not to burn a core between requests.
-constexpr int kSpinIterations = 20000;
+// Waiting, in three stages: busy-spin (pause) long enough to bridge the gap between the
+// phases of one forward pass on an otherwise idle core; then yield, so that when there
+// are more runnable threads than cores the thread being waited for gets the core at
+// once; then sleep on a futex, so that nothing burns a core between requests.
+constexpr int kSpinIterations = 2000;
+constexpr int kYieldIterations = 200;
+
+// Waits until done() holds; sleep() blocks until something may have changed.
+template <class Done, class Sleep>
+void Wait(Done done, Sleep sleep) {
+  for (int i = 0; i < kSpinIterations; ++i) {
+    if (done()) return;
+    TRIPLANE_CPU_RELAX();
+  }
+  for (int i = 0; i < kYieldIterations; ++i) {
+    if (done()) return;
+    std::this_thread::yield();
+  }
+  while (!done()) sleep();
+}
 }  // namespace
 
 WorkerTeam::WorkerTeam(int threads) {
@@ -41,19 +59,14 @@ void WorkerTeam::Work(int thread) {
 void WorkerTeam::WorkerLoop(int thread) {
   uint64_t seen = 0;
   while (true) {
-    uint64_t gen = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; gen == seen && spin < kSpinIterations; ++spin) {
-      TRIPLANE_CPU_RELAX();
-      gen = generation_.load(std::memory_order_acquire);
-    }
-    if (gen == seen) {
-      generation_.wait(seen, std::memory_order_acquire);
-      continue;
-    }
-    seen = gen;
+    Wait([&] { return generation_.load(std::memory_order_acquire) != seen; },
+         [&] { generation_.wait(seen, std::memory_order_acquire); });
+    seen = generation_.load(std::memory_order_acquire);
     if (stop_.load()) return;
     Work(thread);
-    busy_.fetch_sub(1, std::memory_order_acq_rel);
+    // The last worker wakes the caller if it went to sleep (seq_cst on both sides: either
+    // the caller sees busy_ reach 0 or this sees caller_sleeping_).
+    if (busy_.fetch_sub(1) == 1 && caller_sleeping_.load()) busy_.notify_one();
   }
 }
 
@@ -70,7 +83,12 @@ void WorkerTeam::Run(int64_t tasks, const std::function<void(int64_t task, int t
   generation_.fetch_add(1, std::memory_order_acq_rel);
   generation_.notify_all();
   Work(0);
-  while (busy_.load(std::memory_order_acquire) != 0) TRIPLANE_CPU_RELAX();
+  Wait([&] { return busy_.load(std::memory_order_acquire) == 0; },
+       [&] {
+         caller_sleeping_.store(true);
+         if (const int busy = busy_.load(); busy != 0) busy_.wait(busy);
+         caller_sleeping_.store(false);
+       });
   fn_ = nullptr;
 }
 

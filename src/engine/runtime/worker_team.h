@@ -43,6 +43,7 @@ class WorkerTeam {
   std::atomic<uint64_t> generation_{0};
   std::atomic<int64_t> next_task_{0};
   std::atomic<int> busy_{0};
+  std::atomic<bool> caller_sleeping_{false};
   std::atomic<bool> stop_{false};
 };
 
