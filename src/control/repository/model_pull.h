@@ -1,0 +1,57 @@
+#pragma once
+
+// Downloads a model file over HTTP with resume and integrity checking, for the model
+// repository's `pull`.
+//
+// The file grows in DEST.part; a dropped connection or a server error is retried with
+// `Range: bytes=N-` from what is already on disk (a server that ignores ranges is
+// answered by starting over), with exponential backoff, up to `max_attempts` tries in a
+// row without progress. A complete file is checked against the expected SHA-256 (when
+// given; a mismatch deletes the partial file and is DataLoss) and renamed to DEST, so
+// DEST only ever holds a whole, verified file. A later pull of the same URL into the same
+// DEST continues an interrupted one.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace triplane::control {
+
+struct PullOptions {
+  std::string url;            // http:// (https:// and hf:// see ResolveModelUrl)
+  std::string dest;           // final path; DEST.part while downloading
+  std::string expected_sha256;  // lowercase or uppercase hex; empty = not checked
+  // Bytes on disk so far and the total when the server said (-1 if unknown). Called
+  // from the downloading thread, at most every `progress_interval`, and at the end.
+  std::function<void(int64_t done, int64_t total)> progress;
+  std::chrono::milliseconds progress_interval{200};
+  int max_attempts = 6;                          // tries in a row without progress
+  std::chrono::milliseconds initial_backoff{200};  // doubled per failed try, up to 10 s
+  std::chrono::milliseconds stall_timeout{30'000};  // no byte for this long: retry
+  const std::atomic<bool>* cancel = nullptr;     // set to stop (Cancelled; DEST.part kept)
+};
+
+struct PullResult {
+  std::string path;    // DEST
+  int64_t bytes = 0;
+  std::string sha256;  // lowercase hex of the whole file
+  int resumed = 0;     // times the download continued from a partial file
+};
+
+// InvalidArgument for a URL this cannot fetch; NotFound / PermissionDenied /
+// FailedPrecondition for a 404 / 401-403 / other 4xx answer (not retried); Unavailable
+// when the retries ran out; DataLoss on a checksum mismatch; Cancelled.
+[[nodiscard]] absl::StatusOr<PullResult> PullFile(const PullOptions& options);
+
+// Maps a model reference to a download URL: `hf://ORG/REPO/PATH/FILE.gguf[@REVISION]`
+// becomes `https://huggingface.co/ORG/REPO/resolve/REVISION/PATH/FILE.gguf` (revision
+// `main` by default); http(s) URLs are returned unchanged. InvalidArgument for any other
+// scheme, a path with `..`, or a malformed hf:// reference.
+[[nodiscard]] absl::StatusOr<std::string> ResolveModelUrl(std::string_view reference);
+
+}  // namespace triplane::control
