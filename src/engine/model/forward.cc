@@ -75,12 +75,11 @@ void ForwardPass::Attention(int64_t layer, const ForwardBatch& batch, PagedKvCac
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   const int64_t head_dim = c.head_dim;
   const int64_t kv_dim = c.kv_dim();
-  const int64_t row_bytes = kv_dim * static_cast<int64_t>(sizeof(uint16_t));
   const int64_t stride = context_stride_;
   // One task per head and span of up to kAttentionSpan tokens of one chunk:
-  // * Q · K: per key block, one f16 mat-mat of the span's queries with the block's key
-  //   rows (each score is exactly VecDot's); scores past a token's own position are
-  //   computed and ignored (causal mask).
+  // * Q · K: per key block (stored transposed), the block's 16 scores of every query as
+  //   vector lanes, multiply-adds over the head's dimensions in order; scores past a
+  //   token's own position are computed and ignored (causal mask).
   // * P · V: the softmax weights rounded to f16 (llama.cpp's f16 cache arithmetic), then
   //   for each token the fused multiply-adds of its weights with the value rows 0 .. pos
   //   in order -- the same sequence however the tokens are batched.
@@ -93,23 +92,24 @@ void ForwardPass::Attention(int64_t layer, const ForwardBatch& batch, PagedKvCac
     const int64_t first_pos = positions_[static_cast<size_t>(span.first)];
     const int64_t context = first_pos + nt;  // key positions the span's last token sees
     float* scores = &scores_[static_cast<size_t>(thread * kAttentionSpan * stride)];
-    uint16_t* q16 = &q16_[static_cast<size_t>(thread * kAttentionSpan * head_dim)];
+    float* q = &q32_[static_cast<size_t>(thread * kAttentionSpan * head_dim)];
     const uint16_t** rows = &v_rows_[static_cast<size_t>(thread * stride)];
     int64_t* len = &lengths_[static_cast<size_t>(thread * kAttentionSpan)];
+    // The queries rounded to f16, as llama.cpp's f16 cache multiplies them.
     for (int64_t i = 0; i < nt; ++i) {
-      cpu::QuantizeActivations(GgmlType::kF16, &q_[static_cast<size_t>((span.first + i) * c.q_dim() + h * head_dim)],
-                               head_dim, q16 + i * head_dim);
+      std::copy_n(&q_[static_cast<size_t>((span.first + i) * c.q_dim() + h * head_dim)], head_dim, q + i * head_dim);
     }
-    for (int64_t b = 0; b * kBlockTokens < context; ++b) {
+    cpu::RoundToF16(q, nt * head_dim);
+    const int64_t n_blocks = (context + kBlockTokens - 1) / kBlockTokens;
+    const uint16_t** k_blocks = &k_blocks_[static_cast<size_t>(thread * (stride / kBlockTokens))];
+    for (int64_t b = 0; b < n_blocks; ++b) {
       const int32_t block = seq.blocks[static_cast<size_t>(b)];
-      const uint16_t* k_block = cache.K(layer, block) + g * head_dim;
-      const int64_t n_rows = std::min(kBlockTokens, context - b * kBlockTokens);
-      cpu::MatMulStrided(GgmlType::kF16, k_block, row_bytes, head_dim, q16, nt,
-                         head_dim * static_cast<int64_t>(sizeof(uint16_t)), scores + b * kBlockTokens, stride, 0,
-                         n_rows);
+      k_blocks[b] = cache.K(layer, block) + g * head_dim * kBlockTokens;
       const uint16_t* v_block = cache.V(layer, block) + g * head_dim;
+      const int64_t n_rows = std::min(kBlockTokens, context - b * kBlockTokens);
       for (int64_t r = 0; r < n_rows; ++r) rows[b * kBlockTokens + r] = v_block + r * kv_dim;
     }
+    cpu::ScoreBlocksF16(q, head_dim, nt, k_blocks, n_blocks, kBlockTokens, head_dim, scores, stride);
     for (int64_t i = 0; i < nt; ++i) {
       const int64_t pos = first_pos + i;
       float* row = scores + i * stride;
@@ -231,7 +231,10 @@ absl::Status ForwardPass::Run(const ForwardBatch& batch, PagedKvCache& cache, st
     v_rows_.resize(threads * static_cast<size_t>(context_stride_));
   }
   lengths_.resize(threads * kAttentionSpan);
-  q16_.resize(threads * kAttentionSpan * static_cast<size_t>(c.head_dim));
+  if (k_blocks_.size() < threads * static_cast<size_t>(context_stride_ / kBlockTokens)) {
+    k_blocks_.resize(threads * static_cast<size_t>(context_stride_ / kBlockTokens));
+  }
+  q32_.resize(threads * kAttentionSpan * static_cast<size_t>(c.head_dim));
 
   // x[t] = token_embd[token_t]
   const WeightMatrix& embd = w.token_embd;
@@ -306,7 +309,8 @@ absl::Status ForwardPass::Run(const ForwardBatch& batch, PagedKvCache& cache, st
       const int64_t pos = positions_[static_cast<size_t>(t)];
       const int32_t block = seq.blocks[static_cast<size_t>(pos / kBlockTokens)];
       const int64_t slot = (pos % kBlockTokens) * c.kv_dim();
-      cpu::ConvertToF16(k, c.kv_dim(), cache.K(layer, block) + slot);
+      uint16_t* k_block = cache.K(layer, block) + pos % kBlockTokens;  // transposed: stride 16
+      for (int64_t i = 0; i < c.kv_dim(); ++i) k_block[i * kBlockTokens] = cpu::Fp32ToFp16(k[i]);
       cpu::ConvertToF16(v, c.kv_dim(), cache.V(layer, block) + slot);
     });
     Attention(layer, batch, cache);

@@ -76,8 +76,9 @@ class ForwardPass {
   std::vector<Span> spans_;
   int64_t context_stride_ = 0;     // scores / pointer row length: the longest context
   std::vector<float> scores_;      // [threads, kAttentionSpan, context_stride]
-  std::vector<uint16_t> q16_;      // [threads, kAttentionSpan, head_dim] f16
-  std::vector<const uint16_t*> v_rows_;  // [threads, context_stride]
+  std::vector<float> q32_;         // [threads, kAttentionSpan, head_dim], rounded to f16
+  std::vector<const uint16_t*> v_rows_;    // [threads, context_stride]
+  std::vector<const uint16_t*> k_blocks_;  // [threads, context_stride / kBlockTokens]
   std::vector<int64_t> lengths_;   // [threads, kAttentionSpan]
   std::vector<float> rope_inv_freq_;        // [rope_dims / 2]
   std::vector<float> rope_cos_, rope_sin_;  // [tokens, rope_dims / 2]

@@ -32,7 +32,8 @@ class PagedKvCache {
   int64_t num_blocks() const { return num_blocks_; }
   int64_t kv_dim() const { return kv_dim_; }
 
-  // Key / value rows of `layer` in `block`: [kBlockTokens][kv_dim] f16 each.
+  // Keys of `layer` in `block`, transposed: [kv_dim][kBlockTokens] f16 (a head's scores
+  // for the block's 16 positions are then 16 vector lanes). Values: [kBlockTokens][kv_dim].
   uint16_t* K(int64_t layer, int64_t block) { return &k_[Index(layer, block)]; }
   const uint16_t* K(int64_t layer, int64_t block) const { return &k_[Index(layer, block)]; }
   uint16_t* V(int64_t layer, int64_t block) { return &v_[Index(layer, block)]; }

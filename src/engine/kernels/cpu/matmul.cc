@@ -187,6 +187,24 @@ void AccumulateRowsF16T(const float* HWY_RESTRICT p, int64_t p_stride, const int
   const hn::Rebind<hwy::float16_t, decltype(d)> dh;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   int64_t c = 0;
+  if (n_tokens == 1) {  // decode: four vectors of the row side by side instead of tokens
+    for (; c + 4 * N <= dim; c += 4 * N) {
+      auto a0 = hn::LoadU(d, acc + c), a1 = hn::LoadU(d, acc + c + N);
+      auto a2 = hn::LoadU(d, acc + c + 2 * N), a3 = hn::LoadU(d, acc + c + 3 * N);
+      for (int64_t j = 0; j < len[0]; ++j) {
+        const auto* row = reinterpret_cast<const hwy::float16_t*>(rows[j] + c);
+        const auto pj = hn::Set(d, p[j]);
+        a0 = hn::MulAdd(pj, hn::PromoteTo(d, hn::LoadU(dh, row)), a0);
+        a1 = hn::MulAdd(pj, hn::PromoteTo(d, hn::LoadU(dh, row + N)), a1);
+        a2 = hn::MulAdd(pj, hn::PromoteTo(d, hn::LoadU(dh, row + 2 * N)), a2);
+        a3 = hn::MulAdd(pj, hn::PromoteTo(d, hn::LoadU(dh, row + 3 * N)), a3);
+      }
+      hn::StoreU(a0, d, acc + c);
+      hn::StoreU(a1, d, acc + c + N);
+      hn::StoreU(a2, d, acc + c + 2 * N);
+      hn::StoreU(a3, d, acc + c + 3 * N);
+    }
+  }
   for (; c + N <= dim; c += N) {
     for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
       const int64_t nt = std::min<int64_t>(4, n_tokens - t0);
@@ -291,6 +309,70 @@ void QuantizeActivationsT(GgmlType weight_type, const float* x, int64_t n, void*
 #endif
 }
 
+void ScoreBlocksF16T(const float* HWY_RESTRICT q, int64_t q_stride, int64_t n_tokens,
+                     const uint16_t* const* blocks, int64_t n_blocks, int64_t kt_stride, int64_t dim,
+                     float* HWY_RESTRICT out, int64_t out_stride) {
+  constexpr int64_t kCols = 16;  // columns per block
+  const hn::ScalableTag<float> d;
+  const hn::Rebind<hwy::float16_t, decltype(d)> dh;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  using V = hn::Vec<decltype(d)>;
+  if (N > kCols || kCols % N != 0) {  // no target has such vectors; keep the scalar order
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        for (int64_t j = 0; j < kCols; ++j) {
+          float a = 0.0f;
+          for (int64_t e = 0; e < dim; ++e) a = std::fma(q[t * q_stride + e], Fp16ToFp32(blocks[b][e * kt_stride + j]), a);
+          out[t * out_stride + b * kCols + j] = a;
+        }
+      }
+    }
+    return;
+  }
+  const int64_t per_block = kCols / N;
+  const int64_t chunks = n_blocks * per_block;  // vectors of N columns
+  auto load = [&](int64_t chunk, int64_t e) {
+    const uint16_t* p = blocks[chunk / per_block] + e * kt_stride + (chunk % per_block) * N;
+    return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+  };
+  // Every output lane is acc = fma(q[e], k[e], acc) for e = 0 .. dim - 1; the loops only
+  // choose how many independent accumulators run side by side (4 tokens, or 4 chunks
+  // of columns when there are fewer tokens, as in decode).
+  if (n_tokens >= 4) {
+    for (int64_t c = 0; c < chunks; ++c) {
+      for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
+        const int64_t nt = std::min<int64_t>(4, n_tokens - t0);
+        const float* q0 = q + t0 * q_stride;
+        V a[4] = {hn::Zero(d), hn::Zero(d), hn::Zero(d), hn::Zero(d)};
+        for (int64_t e = 0; e < dim; ++e) {
+          const V k = load(c, e);
+          for (int64_t i = 0; i < nt; ++i) a[i] = hn::MulAdd(hn::Set(d, q0[i * q_stride + e]), k, a[i]);
+        }
+        for (int64_t i = 0; i < nt; ++i) hn::StoreU(a[i], d, out + (t0 + i) * out_stride + c * N);
+      }
+    }
+    return;
+  }
+  for (int64_t c0 = 0; c0 < chunks; c0 += 4) {
+    const int64_t nc = std::min<int64_t>(4, chunks - c0);
+    V a[3][4];
+    for (auto& row : a) {
+      for (V& v : row) v = hn::Zero(d);
+    }
+    for (int64_t e = 0; e < dim; ++e) {
+      V k[4];
+      for (int64_t c = 0; c < nc; ++c) k[c] = load(c0 + c, e);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        const V qv = hn::Set(d, q[t * q_stride + e]);
+        for (int64_t c = 0; c < nc; ++c) a[t][c] = hn::MulAdd(qv, k[c], a[t][c]);
+      }
+    }
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      for (int64_t c = 0; c < nc; ++c) hn::StoreU(a[t][c], d, out + t * out_stride + (c0 + c) * N);
+    }
+  }
+}
+
 int64_t TargetT() { return HWY_TARGET; }
 
 }  // namespace HWY_NAMESPACE
@@ -313,6 +395,12 @@ void QuantizeActivationsFast(GgmlType weight_type, const float* x, int64_t n, vo
 }
 }  // namespace internal
 HWY_EXPORT(AccumulateRowsF16T);
+HWY_EXPORT(ScoreBlocksF16T);
+
+void ScoreBlocksF16(const float* q, int64_t q_stride, int64_t n_tokens, const uint16_t* const* blocks,
+                    int64_t n_blocks, int64_t kt_stride, int64_t dim, float* out, int64_t out_stride) {
+  HWY_DYNAMIC_DISPATCH(ScoreBlocksF16T)(q, q_stride, n_tokens, blocks, n_blocks, kt_stride, dim, out, out_stride);
+}
 
 void RoundToF16(float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(RoundToF16T)(x, n); }
 

@@ -72,6 +72,15 @@ void RoundToF16(float* x, int64_t n);
 void AccumulateRowsF16(const float* p, int64_t p_stride, const int64_t* len, int64_t n_tokens,
                        const uint16_t* const* rows, int64_t dim, float* acc, int64_t acc_stride);
 
+// Column-major dot products over blocks of 16 columns, e.g. attention scores against
+// key blocks stored transposed: for block b < n_blocks, column j < 16 and token
+// t < n_tokens, out[t * out_stride + 16 b + j] = sum over e < dim of
+// q[t * q_stride + e] * blocks[b][e * kt_stride + j] (f16), accumulated by multiply-adds
+// in e order (columns are vector lanes: no reduction). On a given target each output is
+// the same sequence of operations whatever n_tokens and n_blocks.
+void ScoreBlocksF16(const float* q, int64_t q_stride, int64_t n_tokens, const uint16_t* const* blocks,
+                    int64_t n_blocks, int64_t kt_stride, int64_t dim, float* out, int64_t out_stride);
+
 // Highway targets (hwy::Target bits) the kernels were compiled for that this CPU
 // supports, best first; tests run each of them with hwy::SetSupportedTargetsForTest.
 std::vector<int64_t> KernelTargets();

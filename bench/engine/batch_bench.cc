@@ -1,0 +1,77 @@
+// Aggregate generation throughput of the serving core (engine/runtime/engine.h) with N
+// concurrent greedy requests, in process (no HTTP): the scheduler's batching alone.
+// Prints one JSON object: tokens/s at each concurrency and the ratio to concurrency 1.
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/synchronization/mutex.h"
+#include "engine/model/model.h"
+#include "engine/runtime/engine.h"
+#include "nlohmann/json.hpp"
+
+using triplane::engine::Engine;
+using triplane::engine::FinishReason;
+using triplane::engine::GenerationRequest;
+using triplane::engine::TokenEvent;
+
+int main(int argc, char** argv) {
+  CLI::App app("Serving-core throughput at several concurrencies");
+  std::string model_path;
+  int threads = 1, prompt = 32, gen = 64;
+  std::vector<int> concurrency = {1, 4, 16, 64};
+  app.add_option("-m,--model", model_path, "GGUF model")->required();
+  app.add_option("-t,--threads", threads, "compute threads");
+  app.add_option("-p,--prompt", prompt, "prompt tokens per request");
+  app.add_option("-n,--gen", gen, "tokens generated per request");
+  app.add_option("-c,--concurrency", concurrency, "concurrencies");
+  CLI11_PARSE(app, argc, argv);
+
+  auto model = triplane::engine::Model::Load(model_path);
+  if (!model.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(model.status().message()).c_str());
+    return 1;
+  }
+  const int64_t vocab = (*model)->config().vocab_size;
+  nlohmann::json results = nlohmann::json::array();
+  double single = 0;
+  for (int c : concurrency) {
+    const int64_t ctx = prompt + gen + 16;
+    const int64_t kv = c * ((ctx + 15) / 16) * triplane::engine::PagedKvCache::BytesPerBlock((*model)->config());
+    auto engine = Engine::Create(**model, {.threads = threads, .ctx = ctx, .kv_memory_bytes = kv,
+                                           .max_batch_tokens = std::max(512, c), .max_seqs = c});
+    if (!engine.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(engine.status().message()).c_str());
+      return 1;
+    }
+    absl::Mutex mu;
+    int done = 0;
+    int64_t tokens = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (int r = 0; r < c; ++r) {
+      GenerationRequest req{.sampling = {.temperature = 0}, .max_tokens = gen, .ignore_eos = true};
+      for (int i = 0; i < prompt; ++i) req.prompt.push_back(static_cast<int32_t>((r * 977 + i * 131) % vocab));
+      auto id = (*engine)->Submit(std::move(req), [&](const TokenEvent& e) {
+        absl::MutexLock lock(&mu);
+        if (e.token >= 0) ++tokens;
+        if (e.finish != FinishReason::kNone) ++done;
+      });
+      if (!id.ok()) return 1;
+    }
+    {
+      absl::MutexLock lock(&mu);
+      auto all_done = [&] { return done == c; };
+      mu.Await(absl::Condition(&all_done));
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double tps = static_cast<double>(tokens) / seconds;
+    if (c == concurrency.front()) single = tps;
+    results.push_back({{"concurrency", c}, {"tokens", tokens}, {"seconds", seconds}, {"tokens_per_s", tps},
+                       {"vs_first", tps / single}, {"steps", (*engine)->Stats().steps}});
+  }
+  std::printf("%s\n", nlohmann::json({{"threads", threads}, {"prompt", prompt}, {"gen", gen}, {"results", results}}).dump().c_str());
+  return 0;
+}
