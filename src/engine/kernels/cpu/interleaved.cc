@@ -42,7 +42,7 @@ namespace HWY_NAMESPACE {
 using internal::ActBlockQ8_0;
 using internal::ActBlockQ8_K;
 
-constexpr int64_t kMaxTileActs = 4;  // activation rows per register tile
+constexpr int64_t kMaxTileActs = 8;  // activation rows per register tile (Q8_0/Q4_0; Q4_K: 4)
 constexpr int64_t kPanelActs = 64;   // activation rows per pass over the weights
 
 HWY_INLINE __m512i Broadcast32(const void* p) {
@@ -164,7 +164,7 @@ HWY_INLINE void GroupQ4K(const uint8_t* HWY_RESTRICT g, int64_t blocks,
 
 // Panels of activation rows; within a panel, every 16-row group (read from memory once
 // per panel) against tiles of up to kMaxTileActs rows.
-template <class Info, class GroupFn>
+template <int kTile, class Info, class GroupFn>
 void Drive(const uint8_t* packed, int64_t group_bytes, int64_t blocks, const uint8_t* acts,
            int64_t n_act, int64_t stride, const Info* info, float* out, int64_t out_stride,
            int64_t row_begin, int64_t row_end, GroupFn group_fn) {
@@ -172,8 +172,8 @@ void Drive(const uint8_t* packed, int64_t group_bytes, int64_t blocks, const uin
     const int64_t a_end = std::min(n_act, a0 + kPanelActs);
     for (int64_t g = row_begin / kInterleaveRows; g < row_end / kInterleaveRows; ++g) {
       const uint8_t* gp = packed + g * group_bytes;
-      for (int64_t j0 = a0; j0 < a_end; j0 += kMaxTileActs) {
-        const int64_t nj = std::min(kMaxTileActs, a_end - j0);
+      for (int64_t j0 = a0; j0 < a_end; j0 += kTile) {
+        const int64_t nj = std::min<int64_t>(kTile, a_end - j0);
         const uint8_t* a[kMaxTileActs];
         const Info* in[kMaxTileActs];
         float* o[kMaxTileActs];
@@ -186,7 +186,17 @@ void Drive(const uint8_t* packed, int64_t group_bytes, int64_t blocks, const uin
           case 1: group_fn(std::integral_constant<int, 1>(), gp, a, in, o); break;
           case 2: group_fn(std::integral_constant<int, 2>(), gp, a, in, o); break;
           case 3: group_fn(std::integral_constant<int, 3>(), gp, a, in, o); break;
-          default: group_fn(std::integral_constant<int, 4>(), gp, a, in, o); break;
+          case 4: group_fn(std::integral_constant<int, 4>(), gp, a, in, o); break;
+          default:
+            if constexpr (kTile > 4) {
+              switch (nj) {
+                case 5: group_fn(std::integral_constant<int, 5>(), gp, a, in, o); break;
+                case 6: group_fn(std::integral_constant<int, 6>(), gp, a, in, o); break;
+                case 7: group_fn(std::integral_constant<int, 7>(), gp, a, in, o); break;
+                default: group_fn(std::integral_constant<int, 8>(), gp, a, in, o); break;
+              }
+            }
+            break;
         }
       }
     }
@@ -205,18 +215,18 @@ void MatMulInterleavedT(GgmlType type, const void* packed, int64_t cols, const v
   if (type == GgmlType::kQ4_K) {
     thread_local std::vector<ActBlockQ8_K> info;
     const int64_t blocks = internal::SummarizeActsQ8_K(acts, n_act, stride, cols, info);
-    Drive(w, group_bytes, blocks, acts, n_act, stride, info.data(), out, out_stride, row_begin,
-          row_end, [&](auto j, const uint8_t* gp, const uint8_t* const* a,
-                       const ActBlockQ8_K* const* in, float* const* o) {
-            GroupQ4K<decltype(j)::value>(gp, blocks, a, in, o);
-          });
+    Drive<4>(w, group_bytes, blocks, acts, n_act, stride, info.data(), out, out_stride, row_begin,
+             row_end, [&](auto j, const uint8_t* gp, const uint8_t* const* a,
+                          const ActBlockQ8_K* const* in, float* const* o) {
+               if constexpr (decltype(j)::value <= 4) GroupQ4K<decltype(j)::value>(gp, blocks, a, in, o);
+             });
     return;
   }
   thread_local std::vector<ActBlockQ8_0> info;
   const int64_t blocks = internal::SummarizeActsQ8_0(type, acts, n_act, stride, cols, info);
   const bool q4 = type == GgmlType::kQ4_0;
-  Drive(w, group_bytes, blocks, acts, n_act, stride, info.data(), out, out_stride, row_begin,
-        row_end, [&](auto j, const uint8_t* gp, const uint8_t* const* a,
+  Drive<8>(w, group_bytes, blocks, acts, n_act, stride, info.data(), out, out_stride, row_begin,
+           row_end, [&](auto j, const uint8_t* gp, const uint8_t* const* a,
                      const ActBlockQ8_0* const* in, float* const* o) {
           if (q4) {
             GroupQ8_0<decltype(j)::value, true>(gp, blocks, a, in, o);

@@ -46,23 +46,12 @@ HWY_INLINE void Rows(const uint8_t* HWY_RESTRICT w, int64_t row_bytes,
   }
 }
 
-// Rows for float weights: four rows at a time (four independent accumulator chains),
-// each output computed exactly as DotWith computes it.
+// Rows for float weights, one row after the other (each output exactly as DotWith).
 template <class Row>
 HWY_INLINE void RowsFloat(const uint8_t* HWY_RESTRICT w, int64_t row_bytes, int64_t cols,
                           const uint8_t* HWY_RESTRICT act, int64_t n_act, int64_t act_stride,
                           float* HWY_RESTRICT out, int64_t out_stride, int64_t row_begin, int64_t row_end) {
-  int64_t r = row_begin;
-  for (; r + 4 <= row_end; r += 4) {
-    const uint8_t* rows[4] = {w + r * row_bytes, w + (r + 1) * row_bytes, w + (r + 2) * row_bytes,
-                              w + (r + 3) * row_bytes};
-    for (int64_t a = 0; a < n_act; ++a) {
-      float o[4];
-      DotRow4<Row>(rows, act + a * act_stride, cols, o);
-      for (int i = 0; i < 4; ++i) out[a * out_stride + r + i] = o[i];
-    }
-  }
-  for (; r < row_end; ++r) {
+  for (int64_t r = row_begin; r < row_end; ++r) {
     for (int64_t a = 0; a < n_act; ++a) {
       out[a * out_stride + r] = DotRow<Row>(w + r * row_bytes, act + a * act_stride, cols);
     }
