@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "control/store/store_factory.h"
 
 namespace triplane::control {
 namespace {
@@ -14,8 +15,8 @@ absl::Status Invalid(absl::string_view field, absl::string_view reason) {
 
 absl::Status ControlOptions::Validate() const {
   if (data_dir.empty()) return Invalid("data-dir", "must not be empty");
-  if (store != "sqlite") {
-    return Invalid("store", absl::StrCat("unknown store '", store, "' (supported: sqlite)"));
+  if (absl::Status status = ValidateStoreUrl(store); !status.ok()) {
+    return Invalid("store", status.message());
   }
   if (host.empty()) return Invalid("host", "must not be empty");
   return absl::OkStatus();

@@ -12,12 +12,13 @@ namespace triplane::control {
 
 struct ControlOptions {
   std::string data_dir = "./triplane-data";  // store, model files and logs live here
-  std::string store = "sqlite";              // state store backend
+  std::string store = "sqlite";              // sqlite | sqlite:PATH | postgres://...
   std::string host = "127.0.0.1";            // address the admin API listens on
   uint16_t port = 8090;                      // 0 picks a free port
 
   // OK when every field is usable; otherwise InvalidArgument naming the first bad field.
-  // Only the "sqlite" store exists so far. Does not create or check data_dir.
+  // The store must be one ValidateStoreUrl accepts. Does not create or check data_dir,
+  // nor connect to the store.
   [[nodiscard]] absl::Status Validate() const;
 };
 

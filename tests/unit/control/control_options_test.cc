@@ -25,6 +25,12 @@ TEST(ControlOptionsTest, RejectsUnknownStore) {
   EXPECT_THAT(std::string(status.message()), HasSubstr("mongodb"));
 }
 
+TEST(ControlOptionsTest, AcceptsSqlitePathsAndPostgresUrls) {
+  for (const char* store : {"sqlite", "sqlite:/tmp/x.db", "postgres://u:p@127.0.0.1:5432/db"}) {
+    EXPECT_TRUE(ControlOptions{.store = store}.Validate().ok()) << store;
+  }
+}
+
 TEST(ControlOptionsTest, RejectsEmptyDataDirAndHost) {
   EXPECT_THAT(std::string(ControlOptions{.data_dir = ""}.Validate().message()),
               HasSubstr("data-dir"));

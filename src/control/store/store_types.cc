@@ -1,0 +1,183 @@
+#include "control/store/store_types.h"
+
+#include <array>
+#include <utility>
+
+#include "fmt/format.h"
+
+namespace triplane::control {
+namespace {
+
+template <typename E, size_t N>
+absl::StatusOr<E> ParseEnum(std::string_view what, std::string_view text,
+                            const std::array<std::pair<E, std::string_view>, N>& names) {
+  for (const auto& [value, name] : names) {
+    if (name == text) return value;
+  }
+  return absl::InvalidArgumentError(fmt::format("unknown {} '{}'", what, text));
+}
+
+constexpr std::array<std::pair<DeploymentPhase, std::string_view>, 5> kPhaseNames = {{
+    {DeploymentPhase::kPending, "pending"},
+    {DeploymentPhase::kProgressing, "progressing"},
+    {DeploymentPhase::kRunning, "running"},
+    {DeploymentPhase::kDegraded, "degraded"},
+    {DeploymentPhase::kFailed, "failed"},
+}};
+
+constexpr std::array<std::pair<InstanceState, std::string_view>, 5> kStateNames = {{
+    {InstanceState::kStarting, "starting"},
+    {InstanceState::kReady, "ready"},
+    {InstanceState::kDraining, "draining"},
+    {InstanceState::kStopped, "stopped"},
+    {InstanceState::kFailed, "failed"},
+}};
+
+constexpr std::array<std::pair<KeyRole, std::string_view>, 2> kRoleNames = {{
+    {KeyRole::kAdmin, "admin"},
+    {KeyRole::kUser, "user"},
+}};
+
+template <typename E, size_t N>
+std::string_view NameOf(E value, const std::array<std::pair<E, std::string_view>, N>& names) {
+  for (const auto& [v, name] : names) {
+    if (v == value) return name;
+  }
+  return "unknown";
+}
+
+bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-' || c == '/';
+}
+
+// RFC 3339 in UTC with microseconds, as the admin API shows times.
+std::string TimeText(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
+}
+
+nlohmann::json OptionalTime(const std::optional<absl::Time>& t) {
+  return t.has_value() ? nlohmann::json(TimeText(*t)) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+std::string_view ToString(DeploymentPhase phase) { return NameOf(phase, kPhaseNames); }
+std::string_view ToString(InstanceState state) { return NameOf(state, kStateNames); }
+std::string_view ToString(KeyRole role) { return NameOf(role, kRoleNames); }
+
+absl::StatusOr<DeploymentPhase> ParseDeploymentPhase(std::string_view text) {
+  return ParseEnum("deployment phase", text, kPhaseNames);
+}
+absl::StatusOr<InstanceState> ParseInstanceState(std::string_view text) {
+  return ParseEnum("instance state", text, kStateNames);
+}
+absl::StatusOr<KeyRole> ParseKeyRole(std::string_view text) {
+  return ParseEnum("key role", text, kRoleNames);
+}
+
+absl::Status ValidateName(std::string_view what, std::string_view name) {
+  auto invalid = [&](std::string_view why) {
+    return absl::InvalidArgumentError(fmt::format("invalid {} name '{}': {}", what, name, why));
+  };
+  if (name.empty())
+    return absl::InvalidArgumentError(fmt::format("{} name must not be empty", what));
+  if (name.size() > 128) return invalid("longer than 128 bytes");
+  for (char c : name) {
+    if (!IsNameChar(c)) return invalid("only letters, digits, '.', '_', '-' and '/' are allowed");
+  }
+  if (name.front() == '.' || name.front() == '-' || name.front() == '/') {
+    return invalid("must start with a letter, digit or '_'");
+  }
+  if (name.back() == '/') return invalid("must not end with '/'");
+  if (name.find("..") != std::string_view::npos) return invalid("must not contain '..'");
+  if (name.find("//") != std::string_view::npos) return invalid("must not contain '//'");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateConfigKey(std::string_view key) {
+  if (key.empty()) return absl::InvalidArgumentError("config key must not be empty");
+  if (key.size() > 256) {
+    return absl::InvalidArgumentError(
+        fmt::format("config key '{}…' is longer than 256 bytes", key.substr(0, 32)));
+  }
+  for (char c : key) {
+    if (!IsNameChar(c)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "invalid config key '{}': only letters, digits, '.', '_', '-' and '/' are allowed", key));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool IsSha256Hex(std::string_view text) {
+  if (text.size() != 64) return false;
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+nlohmann::json ToJson(const Model& model) {
+  return {{"name", model.name},
+          {"description", model.description},
+          {"created_at", TimeText(model.created_at)}};
+}
+
+nlohmann::json ToJson(const ModelVersion& v) {
+  return {{"model", v.model},
+          {"version", v.version},
+          {"number", v.number},
+          {"file_path", v.file_path},
+          {"size_bytes", v.size_bytes},
+          {"sha256", v.sha256},
+          {"source", v.source},
+          {"gguf",
+           {{"architecture", v.gguf.architecture},
+            {"parameter_count", v.gguf.parameter_count},
+            {"file_type", v.gguf.file_type},
+            {"tensor_types", v.gguf.tensor_types},
+            {"context_length", v.gguf.context_length},
+            {"has_chat_template", v.gguf.has_chat_template},
+            {"extra", v.gguf.extra}}},
+          {"created_at", TimeText(v.created_at)}};
+}
+
+nlohmann::json ToJson(const Deployment& d) {
+  return {{"name", d.name},
+          {"model", d.spec.model},
+          {"version", d.spec.version},
+          {"replicas", d.spec.replicas},
+          {"engine",
+           {{"threads", d.spec.engine.threads},
+            {"context_length", d.spec.engine.context_length},
+            {"kv_memory_bytes", d.spec.engine.kv_memory_bytes},
+            {"max_batch_tokens", d.spec.engine.max_batch_tokens}}},
+          {"generation", d.generation},
+          {"status",
+           {{"phase", ToString(d.status.phase)},
+            {"reason", d.status.reason},
+            {"ready_replicas", d.status.ready_replicas},
+            {"observed_generation", d.status.observed_generation}}},
+          {"created_at", TimeText(d.created_at)},
+          {"updated_at", TimeText(d.updated_at)}};
+}
+
+nlohmann::json ToJson(const Team& team) {
+  return {{"name", team.name},
+          {"description", team.description},
+          {"created_at", TimeText(team.created_at)}};
+}
+
+nlohmann::json ToJson(const ApiKey& key) {
+  return {{"id", key.id},
+          {"name", key.name},
+          {"role", ToString(key.role)},
+          {"team", key.team},
+          {"allowed_models", key.allowed_models},
+          {"expires_at", OptionalTime(key.expires_at)},
+          {"revoked_at", OptionalTime(key.revoked_at)},
+          {"created_at", TimeText(key.created_at)}};
+}
+
+}  // namespace triplane::control

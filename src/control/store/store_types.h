@@ -1,0 +1,246 @@
+#pragma once
+
+// Records kept by the control plane's store (store.h): the model repository, deployments
+// and their instances, teams and API keys, configuration and the audit log. Plain values;
+// the store assigns creation times, version numbers, generations and revisions.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+
+namespace triplane::control {
+
+// ---- Model repository ------------------------------------------------------------
+
+// A registered model: the name clients put in `"model"` and deployments refer to.
+struct Model {
+  std::string name;  // see ValidateName: "llama3-8b", "org/model.q4"
+  std::string description;
+  absl::Time created_at = absl::InfinitePast();  // set by the store
+};
+
+// What a GGUF file's metadata says about the model (read with engine/gguf).
+struct GgufSummary {
+  std::string architecture;                         // general.architecture, e.g. "llama"
+  int64_t parameter_count = 0;                      // total weights
+  std::string file_type;                            // quantization as shown to people, e.g. "Q4_K"
+  std::vector<std::string> tensor_types;            // distinct tensor types, e.g. {"F32", "Q4_K"}
+  int64_t context_length = 0;                       // <arch>.context_length
+  bool has_chat_template = false;                   // tokenizer.chat_template present
+  nlohmann::json extra = nlohmann::json::object();  // any other fields worth showing
+
+  bool operator==(const GgufSummary&) const = default;
+};
+
+// An immutable version of a model: one GGUF file. Never updated; deleted only when no
+// deployment uses it.
+struct ModelVersion {
+  std::string model;
+  std::string version;  // unique within the model; the store uses `number` when empty
+  int64_t number = 0;   // 1, 2, … in creation order within the model, never reused; by the store
+  std::string file_path;
+  int64_t size_bytes = 0;
+  std::string sha256;  // 64 lowercase hex digits
+  std::string source;  // the path it was added from or the URL it was pulled from
+  GgufSummary gguf;
+  absl::Time created_at = absl::InfinitePast();  // set by the store
+};
+
+// ---- Deployments and instances -----------------------------------------------------
+
+// Engine settings of a deployment's instances; 0 means the engine's default.
+struct EngineSettings {
+  int32_t threads = 0;
+  int32_t context_length = 0;
+  int64_t kv_memory_bytes = 0;
+  int32_t max_batch_tokens = 0;
+
+  bool operator==(const EngineSettings&) const = default;
+};
+
+// Desired state, written by people through the admin API (audited).
+struct DeploymentSpec {
+  std::string model;
+  std::string version;  // an existing version of `model`
+  int32_t replicas = 1;
+  EngineSettings engine;
+
+  bool operator==(const DeploymentSpec&) const = default;
+};
+
+enum class DeploymentPhase {
+  kPending,      // not (fully) placed yet; `reason` says why
+  kProgressing,  // instances starting or being replaced
+  kRunning,      // all replicas ready
+  kDegraded,     // some replicas not ready
+  kFailed,       // cannot make progress; `reason` says why
+};
+
+// Observed state, written by the reconciler (not audited).
+struct DeploymentStatus {
+  DeploymentPhase phase = DeploymentPhase::kPending;
+  std::string reason;
+  int32_t ready_replicas = 0;
+  int64_t observed_generation = 0;  // the spec generation the reconciler last acted on
+
+  bool operator==(const DeploymentStatus&) const = default;
+};
+
+struct Deployment {
+  std::string name;
+  DeploymentSpec spec;
+  DeploymentStatus status;
+  int64_t generation = 0;  // 1 at creation, +1 per spec change; set by the store
+  absl::Time created_at = absl::InfinitePast();
+  absl::Time updated_at = absl::InfinitePast();
+};
+
+enum class InstanceState { kStarting, kReady, kDraining, kStopped, kFailed };
+
+// One engine process (or pod) of a deployment: runtime state kept so that a restarted
+// control plane can adopt its instances. No foreign key to the deployment: the
+// reconciler finds and stops instances whose deployment is gone.
+struct Instance {
+  std::string id;  // unique, chosen by the provider
+  std::string deployment;
+  std::string model;
+  std::string version;
+  std::string provider;  // "local", "kubernetes"
+  std::string host;
+  int32_t port = 0;
+  int64_t pid = 0;  // 0 when not a local process
+  InstanceState state = InstanceState::kStarting;
+  int32_t restarts = 0;
+  std::string last_error;
+  nlohmann::json provider_data = nlohmann::json::object();  // e.g. a pod name
+  absl::Time created_at = absl::InfinitePast();             // set by the store on first Put
+  absl::Time updated_at = absl::InfinitePast();             // set by the store on every Put
+};
+
+// ---- Teams and API keys ------------------------------------------------------------
+
+struct Team {
+  std::string name;
+  std::string description;
+  absl::Time created_at = absl::InfinitePast();
+};
+
+enum class KeyRole { kAdmin, kUser };
+
+// An API key as stored: only the SHA-256 digest of the secret, never the secret itself.
+struct ApiKey {
+  std::string id;      // public identifier shown in lists and audit rows (not secret)
+  std::string name;    // a label for people
+  std::string digest;  // SHA-256 of the secret key, 64 lowercase hex digits
+  KeyRole role = KeyRole::kUser;
+  std::string team;                         // empty: none; otherwise an existing team
+  std::vector<std::string> allowed_models;  // empty: every model
+  std::optional<absl::Time> expires_at;
+  std::optional<absl::Time> revoked_at;  // set by RevokeApiKey
+  absl::Time created_at = absl::InfinitePast();
+};
+
+// ---- Config center -----------------------------------------------------------------
+
+struct ConfigEntry {
+  std::string key;  // see ValidateConfigKey: "limits.default", "prices/llama3"
+  nlohmann::json value;
+  int64_t revision = 0;  // the global revision of the entry's last change
+  absl::Time updated_at = absl::InfinitePast();
+  std::string updated_by;  // actor of the last change
+};
+
+// All entries at one revision: a watcher's starting point.
+struct ConfigSnapshot {
+  int64_t revision = 0;
+  std::vector<ConfigEntry> entries;  // by key
+};
+
+struct ConfigChange {
+  std::string key;
+  std::optional<nlohmann::json> value;  // nullopt: the key was deleted
+  int64_t revision = 0;
+};
+
+// The latest change of every key changed after some revision, up to `revision`.
+struct ConfigChanges {
+  int64_t revision = 0;               // the store's revision the changes bring a watcher to
+  std::vector<ConfigChange> changes;  // ascending revision, one per key
+};
+
+// ---- Audit log ---------------------------------------------------------------------
+
+// What a caller appends; the store adds id, time and the hash chain.
+struct AuditEntry {
+  std::string actor;      // API key id, or "system", "autoscaler", …
+  std::string action;     // "deployment.create", "config.set", …
+  std::string target;     // "deployment/chat", "config/limits", …
+  nlohmann::json before;  // null when there was nothing before
+  nlohmann::json after;   // null when nothing is left
+};
+
+struct AuditRecord {
+  int64_t id = 0;  // 1, 2, … without gaps
+  absl::Time time = absl::InfinitePast();
+  std::string actor;
+  std::string action;
+  std::string target;
+  nlohmann::json before;
+  nlohmann::json after;
+  std::string prev_hash;  // hash of row id-1 (64 zeros for row 1), hex
+  std::string hash;       // SHA-256 over this row's canonical content and prev_hash, hex
+};
+
+struct AuditQuery {
+  int64_t after_id = 0;   // rows with id > after_id …
+  int64_t before_id = 0;  // … and id < before_id (0: no upper bound)
+  int32_t limit = 100;    // 1..10000
+  bool newest_first = false;
+  std::string actor;   // exact match when not empty
+  std::string action;  // exact match when not empty
+  std::string target;  // exact match when not empty
+};
+
+// The result of walking the whole chain.
+struct AuditVerification {
+  bool ok = true;
+  int64_t rows_checked = 0;
+  int64_t first_bad_id = 0;  // the first row that is edited, out of place or after a gap
+  std::string problem;       // empty when ok
+};
+
+// ---- Names and helpers -------------------------------------------------------------
+
+std::string_view ToString(DeploymentPhase phase);
+std::string_view ToString(InstanceState state);
+std::string_view ToString(KeyRole role);
+[[nodiscard]] absl::StatusOr<DeploymentPhase> ParseDeploymentPhase(std::string_view text);
+[[nodiscard]] absl::StatusOr<InstanceState> ParseInstanceState(std::string_view text);
+[[nodiscard]] absl::StatusOr<KeyRole> ParseKeyRole(std::string_view text);
+
+// Names of models, versions, deployments, teams, instances and key ids: 1–128 bytes of
+// [A-Za-z0-9._-] and '/', not starting with '.', '-' or '/', no "..", no "//", no ':'
+// (the CLI writes MODEL:VERSION). InvalidArgument naming `what` otherwise.
+[[nodiscard]] absl::Status ValidateName(std::string_view what, std::string_view name);
+
+// Config keys: 1–256 bytes of [A-Za-z0-9._/-].
+[[nodiscard]] absl::Status ValidateConfigKey(std::string_view key);
+
+// True for exactly 64 lowercase hex digits (a SHA-256 digest).
+bool IsSha256Hex(std::string_view text);
+
+// JSON forms used for audit rows and by the admin API. ApiKey's digest is left out.
+nlohmann::json ToJson(const Model& model);
+nlohmann::json ToJson(const ModelVersion& version);
+nlohmann::json ToJson(const Deployment& deployment);
+nlohmann::json ToJson(const Team& team);
+nlohmann::json ToJson(const ApiKey& key);
+
+}  // namespace triplane::control
