@@ -37,13 +37,8 @@ readonly LOG_DIR="${LOG_DIR:-}"
 readonly TRIPLANE_BIN="${BUILD_DIR}/triplane"
 readonly ENGINE_BENCH="${BUILD_DIR}/bench/engine/engine_bench"
 readonly MEMBW="${BUILD_DIR}/bench/engine/membw"
-readonly LLAMA_BUILD="${CACHE}/llama.cpp-build"
-readonly LLAMA_BENCH="${LLAMA_BUILD}/bin/llama-bench"
-readonly MODEL_DIR="${CACHE}/bench-models"
-readonly SEED=1
 
-die() { echo "run.sh: $*" >&2; exit 1; }
-note() { echo "run.sh: $*" >&2; }
+source bench/lib.sh
 
 # ---- Prerequisites -----------------------------------------------------------------
 for bin in "${TRIPLANE_BIN}" "${ENGINE_BENCH}" "${MEMBW}"; do
@@ -53,49 +48,16 @@ done
 for n in "${PROMPT}" "${GEN}" "${REPS}" "${MEMBW_MIB}" ${THREADS}; do
   [[ "${n}" =~ ^[1-9][0-9]*$ ]] || die "PROMPT, GEN, REPS, MEMBW_MIB and THREADS must be positive integers"
 done
-if ! command -v jq >/dev/null; then
-  note "jq is missing; installing the Debian package (benchmarks only)"
-  SUDO=""
-  if [[ "$(id -u)" != 0 ]]; then
-    command -v sudo >/dev/null || die "jq is missing and this is not root; install jq"
-    SUDO="sudo"
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  ${SUDO} apt-get install -y --no-install-recommends jq >&2 ||
-    { ${SUDO} apt-get update >&2 && ${SUDO} apt-get install -y --no-install-recommends jq >&2; } ||
-    die "could not install jq"
-fi
-LLAMA_SRC="$(scripts/llama-cpp-source)" || die "no llama.cpp source (run scripts/setup)"
-readonly VOCAB="${LLAMA_SRC}/models/ggml-vocab-llama-spm.gguf"  # Llama 2, 32000 tokens
-[[ -f "${VOCAB}" ]] || die "${VOCAB} is missing"
+ensure_jq
 
 WORK="$(mktemp -d -t triplane-engine-bench.XXXXXX)"
 trap 'rm -rf "${WORK}"' EXIT
 
-# ---- llama-bench, built once -------------------------------------------------------
-# flock: two runs at once (bench/run in two clones) build it once, not twice into one tree.
-mkdir -p "${CACHE}"
-(
-  flock 9
-  if [[ ! -x "${LLAMA_BENCH}" ]]; then
-    note "building llama-bench into ${LLAMA_BUILD} (once; ~9 minutes on 2 cores)"
-    cmake -S "${LLAMA_SRC}" -B "${LLAMA_BUILD}" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-      -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=ON >&2
-    ninja -C "${LLAMA_BUILD}" llama-bench >&2
-  fi
-) 9>"${CACHE}/llama.cpp-build.lock" || die "could not build llama-bench"
-[[ -x "${LLAMA_BENCH}" ]] || die "${LLAMA_BENCH} missing after the build"
-
-# ---- Models, generated once --------------------------------------------------------
-mkdir -p "${MODEL_DIR}"
-model_file() { echo "${MODEL_DIR}/llama-110m-$1-seed${SEED}.gguf"; }
-for type in ${TYPES}; do
-  file="$(model_file "${type}")"
-  [[ -f "${file}" ]] && continue
-  note "generating ${file}"
-  "${TRIPLANE_BIN}" gguf random --arch llama --size 110m --type "${type}" --vocab-from "${VOCAB}" \
-    --seed "${SEED}" --out "${file}" >&2 || die "could not generate ${file}"
-done
+# ---- llama-bench and the models, built and generated once --------------------------
+LLAMA_BENCH="$(llama_cpp_tool llama-bench)" || exit 1
+readonly LLAMA_BENCH
+model_file() { bench_model "$1"; }
+for type in ${TYPES}; do model_file "${type}" >/dev/null || exit 1; done
 
 keep() { [[ -n "${LOG_DIR}" ]] && mkdir -p "${LOG_DIR}" && cp "$1" "${LOG_DIR}/"; return 0; }
 
