@@ -18,6 +18,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "engine/model/kv_cache.h"
+#include "engine/model/model.h"
 #include "testing/engine_process.h"
 #include "testing/llama_cpp_source.h"
 
@@ -567,6 +569,38 @@ TEST_F(EngineServerTest, MetricsUseVllmNamesWithTheTriplanePrefix) {
   auto status = (*promtool)->Wait(60s);
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(status->code, 0) << testing::ReadWholeFile(out);
+}
+
+TEST_F(EngineServerTest, ATinyKvPoolPreemptsAndEveryRequestStillCompletesExactly) {
+  auto model = engine::Model::Load(model_->string(), {.huge_pages = false});
+  ASSERT_TRUE(model.ok()) << model.status();
+  // One context of 256 positions (16 blocks); four requests of ~120 positions need ~32.
+  const int64_t kv = 16 * engine::PagedKvCache::BytesPerBlock((*model)->config());
+  std::vector<std::string> alone(4);
+  for (int i = 0; i < 4; ++i) {
+    Reply reply = Post("/v1/completions", Greedy("Preempt me please, request " + std::to_string(i), 100));
+    ASSERT_EQ(reply.status, 200) << reply.raw;
+    alone[i] = reply.body["choices"][0]["text"];
+  }
+  auto tiny = EngineProcess::Start(*dir_, *model_,
+                                   {"--ctx", "256", "--max-seqs", "4", "--kv-memory", std::to_string(kv)});
+  ASSERT_NE(tiny, nullptr);
+  std::vector<Reply> replies(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      replies[i] = Call(tiny->url(), HttpMethod::kPost, "/v1/completions",
+                        Greedy("Preempt me please, request " + std::to_string(i), 100));
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(replies[i].status, 200) << replies[i].raw;
+    EXPECT_EQ(replies[i].body["choices"][0]["text"], alone[i]) << i;
+    EXPECT_EQ(replies[i].body["choices"][0]["finish_reason"], "length");
+  }
+  EXPECT_GT(Metric(tiny->url(), "triplane_num_preemptions_total"), 0);
+  EXPECT_EQ(Metric(tiny->url(), "triplane_kv_cache_usage_perc"), 0);
 }
 
 TEST_F(EngineServerTest, QueueFullIs503) {

@@ -235,6 +235,7 @@ TEST_F(EngineTest, LogprobsDescribeTheModelsDistribution) {
 }
 
 TEST_F(EngineTest, RejectsBadRequestsAndAFullQueue) {
+  Collector a, b;  // outlive the engine, which cancels what still runs when it goes
   auto engine = Start({.threads = 1, .ctx = 64, .max_batch_tokens = 16, .max_seqs = 1, .max_waiting = 1});
   auto code = [&](GenerationRequest r) { return engine->Submit(std::move(r), [](const TokenEvent&) {}).status().code(); };
   EXPECT_EQ(code(Greedy({}, 4)), absl::StatusCode::kInvalidArgument);
@@ -245,7 +246,6 @@ TEST_F(EngineTest, RejectsBadRequestsAndAFullQueue) {
   bad.sampling.top_p = 2;
   EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
   // One running, one waiting: the next is refused until there is room.
-  Collector a, b;
   ASSERT_TRUE(engine->Submit(Greedy(Prompt(4, 1), 50), a.Callback()).ok());
   absl::StatusCode third = absl::StatusCode::kOk;
   for (int i = 0; i < 20 && third != absl::StatusCode::kResourceExhausted; ++i) {
