@@ -169,8 +169,8 @@ Command AddEngineCommand(CLI::App& root) {
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
   app->add_option("--kv-memory", o.kv_memory_bytes,
-                  "KV cache size in bytes, units allowed (512MiB, 8GiB); 0 = room for --max-seqs "
-                  "full contexts")
+                  "KV cache size in bytes, units allowed (512MiB, 8GiB); 0 = room for "
+                  "min(--max-seqs, 4) full contexts")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
   app->add_option("--max-batch-tokens", o.max_batch_tokens,
