@@ -59,24 +59,29 @@ HWY_INLINE void GroupQ8_0(const uint8_t* HWY_RESTRICT g, int64_t blocks,
   constexpr int64_t kBlock = kQ4 ? internal::kGroupBlockQ4_0 : internal::kGroupBlockQ8_0;
   const __m512i low = _mm512_set1_epi8(0x0F);
   __m512 acc[J];
+  #pragma GCC unroll 16
   for (int j = 0; j < J; ++j) acc[j] = _mm512_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
     const uint8_t* p = g + b * kBlock;
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     __m512i w[8];  // w[k]: elements 4k..4k+3 of the 16 rows, unsigned
     if (kQ4) {
+      #pragma GCC unroll 16
       for (int s = 0; s < 4; ++s) {
         const __m512i raw = _mm512_loadu_si512(p + 32 + 64 * s);
         w[s] = _mm512_and_si512(raw, low);
         w[4 + s] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low);
       }
     } else {
+      #pragma GCC unroll 16
       for (int k = 0; k < 8; ++k) w[k] = _mm512_loadu_si512(p + 32 + 64 * k);
     }
+    #pragma GCC unroll 16
     for (int j = 0; j < J; ++j) {
       const uint8_t* a = act[j] + b * static_cast<int64_t>(sizeof(BlockQ8_0)) + 2;
       __m512i s0 = _mm512_set1_epi32(info[j][b].correction);
       __m512i s1 = _mm512_setzero_si512();
+      #pragma GCC unroll 16
       for (int k = 0; k < 8; k += 2) {
         s0 = _mm512_dpbusd_epi32(s0, w[k], Broadcast32(a + 4 * k));
         s1 = _mm512_dpbusd_epi32(s1, w[k + 1], Broadcast32(a + 4 * k + 4));
@@ -85,6 +90,7 @@ HWY_INLINE void GroupQ8_0(const uint8_t* HWY_RESTRICT g, int64_t blocks,
       acc[j] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc[j]);
     }
   }
+  #pragma GCC unroll 16
   for (int j = 0; j < J; ++j) _mm512_storeu_ps(out[j], acc[j]);
 }
 
@@ -92,21 +98,26 @@ HWY_INLINE void GroupQ8_0(const uint8_t* HWY_RESTRICT g, int64_t blocks,
 // scales[s] as 16 int32 lanes, mins of sub-blocks (2t, 2t + 1) as int16 pairs per lane.
 HWY_INLINE void UnpackScalesQ4K(const uint8_t* planes, __m512i scales[8], __m512i min_pairs[4]) {
   __m128i pl[12];
+  #pragma GCC unroll 16
   for (int i = 0; i < 12; ++i) pl[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(planes + 16 * i));
   const __m128i m63 = _mm_set1_epi8(63), m15 = _mm_set1_epi8(15), m3 = _mm_set1_epi8(3);
   auto top2 = [&](__m128i v) {  // (v >> 6) << 4 per byte
     return _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(v, 6), m3), 4);
   };
   __m128i sc[8], m[8];
+  #pragma GCC unroll 16
   for (int j = 0; j < 4; ++j) {
     sc[j] = _mm_and_si128(pl[j], m63);
     m[j] = _mm_and_si128(pl[j + 4], m63);
   }
+  #pragma GCC unroll 16
   for (int j = 4; j < 8; ++j) {
     sc[j] = _mm_or_si128(_mm_and_si128(pl[j + 4], m15), top2(pl[j - 4]));
     m[j] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(pl[j + 4], 4), m15), top2(pl[j]));
   }
+  #pragma GCC unroll 16
   for (int j = 0; j < 8; ++j) scales[j] = _mm512_cvtepu8_epi32(sc[j]);
+  #pragma GCC unroll 16
   for (int t = 0; t < 4; ++t) {
     const __m128i lo = _mm_unpacklo_epi8(m[2 * t], m[2 * t + 1]);
     const __m128i hi = _mm_unpackhi_epi8(m[2 * t], m[2 * t + 1]);
@@ -121,6 +132,7 @@ HWY_INLINE void GroupQ4K(const uint8_t* HWY_RESTRICT g, int64_t blocks,
                          float* const out[J]) {
   const __m512i low = _mm512_set1_epi8(0x0F);
   __m512 acc[J], acc_min[J];
+  #pragma GCC unroll 16
   for (int j = 0; j < J; ++j) acc[j] = acc_min[j] = _mm512_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
     const uint8_t* p = g + b * internal::kGroupBlockQ4_K;
@@ -130,17 +142,22 @@ HWY_INLINE void GroupQ4K(const uint8_t* HWY_RESTRICT g, int64_t blocks,
     __m512i scales[8], min_pairs[4];
     UnpackScalesQ4K(p + internal::kQ4KScalePlanes, scales, min_pairs);
     __m512i total[J];
+    #pragma GCC unroll 16
     for (int j = 0; j < J; ++j) total[j] = _mm512_setzero_si512();
+    #pragma GCC unroll 16
     for (int s = 0; s < 8; ++s) {
       const uint8_t* q = p + internal::kQ4KQuants + 64 * 8 * (s / 2);
       __m512i w[8];
+      #pragma GCC unroll 16
       for (int k = 0; k < 8; ++k) {
         const __m512i raw = _mm512_loadu_si512(q + 64 * k);
         w[k] = _mm512_and_si512((s & 1) ? _mm512_srli_epi16(raw, 4) : raw, low);
       }
+      #pragma GCC unroll 16
       for (int j = 0; j < J; ++j) {
         const int8_t* a = reinterpret_cast<const BlockQ8_K*>(act[j])[b].qs + 32 * s;
         __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+        #pragma GCC unroll 16
         for (int k = 0; k < 8; k += 2) {
           s0 = _mm512_dpbusd_epi32(s0, w[k], Broadcast32(a + 4 * k));
           s1 = _mm512_dpbusd_epi32(s1, w[k + 1], Broadcast32(a + 4 * k + 4));
@@ -148,9 +165,11 @@ HWY_INLINE void GroupQ4K(const uint8_t* HWY_RESTRICT g, int64_t blocks,
         total[j] = _mm512_add_epi32(total[j], _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), scales[s]));
       }
     }
+    #pragma GCC unroll 16
     for (int j = 0; j < J; ++j) {
       const ActBlockQ8_K& y = info[j][b];
       __m512i mins = _mm512_setzero_si512();
+      #pragma GCC unroll 16
       for (int t = 0; t < 4; ++t) {
         mins = _mm512_dpwssd_epi32(mins, min_pairs[t], _mm512_set1_epi32(y.sub_sum_pairs[t]));
       }
@@ -159,6 +178,7 @@ HWY_INLINE void GroupQ4K(const uint8_t* HWY_RESTRICT g, int64_t blocks,
       acc_min[j] = _mm512_fmadd_ps(_mm512_mul_ps(dmin, da), _mm512_cvtepi32_ps(mins), acc_min[j]);
     }
   }
+  #pragma GCC unroll 16
   for (int j = 0; j < J; ++j) _mm512_storeu_ps(out[j], _mm512_sub_ps(acc[j], acc_min[j]));
 }
 
