@@ -293,6 +293,56 @@ TEST_P(KernelTest, ActivationQuantizationMatchesScalarQuantizersByteForByte) {
   }
 }
 
+// Attention kernels: against double-precision sums, and the same bits for a token whatever
+// the other tokens processed with it.
+TEST_P(KernelTest, AttentionKernelsMatchReferenceAndDoNotDependOnTheBatch) {
+  std::mt19937 rng(9);
+  constexpr int64_t kDim = 64, kBlocks = 5, kTokens = 6, kPositions = kBlocks * 16;
+  std::vector<float> q = Gaussian(kTokens * kDim, rng);
+  RoundToF16(q.data(), static_cast<int64_t>(q.size()));
+  std::vector<uint16_t> keys(kBlocks * kDim * 16), values(kPositions * kDim);
+  for (uint16_t& k : keys) k = Fp32ToFp16(std::normal_distribution<float>()(rng));
+  for (uint16_t& v : values) v = Fp32ToFp16(std::normal_distribution<float>()(rng));
+  std::vector<const uint16_t*> blocks, rows;
+  for (int64_t b = 0; b < kBlocks; ++b) blocks.push_back(&keys[b * kDim * 16]);
+  for (int64_t j = 0; j < kPositions; ++j) rows.push_back(&values[j * kDim]);
+
+  std::vector<float> scores(kTokens * kPositions), one(kPositions);
+  ScoreBlocksF16(q.data(), kDim, kTokens, blocks.data(), kBlocks, 16, kDim, scores.data(), kPositions);
+  for (int64_t t = 0; t < kTokens; ++t) {
+    ScoreBlocksF16(q.data() + t * kDim, kDim, 1, blocks.data(), kBlocks, 16, kDim, one.data(), kPositions);
+    for (int64_t j = 0; j < kPositions; ++j) {
+      double want = 0, mag = 0;
+      for (int64_t e = 0; e < kDim; ++e) {
+        const double k = Fp16ToFp32(keys[(j / 16) * kDim * 16 + e * 16 + j % 16]);
+        want += q[t * kDim + e] * k;
+        mag += std::fabs(q[t * kDim + e] * k);
+      }
+      ASSERT_NEAR(scores[t * kPositions + j], want, 1e-6 * mag) << "token " << t << " position " << j;
+      ASSERT_EQ(scores[t * kPositions + j], one[j]) << "token " << t << " position " << j;
+    }
+  }
+
+  std::vector<float> p = Gaussian(kTokens * kPositions, rng);
+  const int64_t len[kTokens] = {1, 17, 80, 33, 64, 5};
+  std::vector<float> acc(kTokens * kDim, 0.0f), single(kDim);
+  AccumulateRowsF16(p.data(), kPositions, len, kTokens, rows.data(), kDim, acc.data(), kDim);
+  for (int64_t t = 0; t < kTokens; ++t) {
+    std::fill(single.begin(), single.end(), 0.0f);
+    AccumulateRowsF16(p.data() + t * kPositions, kPositions, &len[t], 1, rows.data(), kDim, single.data(), kDim);
+    for (int64_t d = 0; d < kDim; ++d) {
+      double want = 0, mag = 0;
+      for (int64_t j = 0; j < len[t]; ++j) {
+        const double v = Fp16ToFp32(values[j * kDim + d]);
+        want += p[t * kPositions + j] * v;
+        mag += std::fabs(p[t * kPositions + j] * v);
+      }
+      ASSERT_NEAR(acc[t * kDim + d], want, 1e-6 * mag + 1e-7) << "token " << t << " dim " << d;
+      ASSERT_EQ(acc[t * kDim + d], single[d]) << "token " << t << " dim " << d;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTargets, KernelTest, testing::ValuesIn(KernelTargets()),
                          [](const testing::TestParamInfo<int64_t>& info) {
                            return std::string(hwy::TargetName(info.param));
