@@ -21,11 +21,20 @@ std::string ReadFile(const std::filesystem::path& path) {
   return s.str();
 }
 
+// This process's scratch directory, removed when the test binary exits.
+struct ScratchDir {
+  std::filesystem::path path = std::filesystem::temp_directory_path() /
+                               ("triplane-subprocess-" + std::to_string(::getpid()));
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
 std::filesystem::path TempFile(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("triplane-subprocess-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  auto path = dir / name;
+  static ScratchDir scratch;
+  std::filesystem::create_directories(scratch.path);
+  auto path = scratch.path / name;
   std::filesystem::remove(path);
   return path;
 }
