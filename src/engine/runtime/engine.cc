@@ -324,8 +324,7 @@ class Engine::Impl {
         Sequence& victim = *running_.back();
         std::erase_if(scheduled, [&](const Scheduled& s) { return s.seq == &victim; });
         Preempt(victim);
-        if (&victim == &seq) continue;  // running_[i] is now the next sequence
-        continue;                       // retry this one with the freed blocks
+        continue;  // retry running_[i]: this one with the freed blocks, or the next if it was the victim
       }
       scheduled.push_back({&seq, 1});
       --budget;

@@ -73,9 +73,6 @@ HWY_INLINE float DotRow(const void* x, const void* y, int64_t n) {
       [](auto d, const T* p, int64_t i) { return Row::Load(d, p, i); }, &Row::Scalar);
 }
 
-HWY_INLINE float DotF32(const float* x, const float* y, int64_t n) { return DotRow<F32Row>(x, y, n); }
-HWY_INLINE float DotF16(const uint16_t* x, const uint16_t* y, int64_t n) { return DotRow<F16Row>(x, y, n); }
-HWY_INLINE float DotBF16(const uint16_t* x, const uint16_t* y, int64_t n) { return DotRow<BF16Row>(x, y, n); }
 
 }  // namespace HWY_NAMESPACE
 }  // namespace triplane::engine::cpu

@@ -420,14 +420,6 @@ void MatMul(GgmlType type, const void* weights, int64_t /*rows*/, int64_t cols,
    out_stride, row_begin, row_end);
 }
 
-void MatMulStrided(GgmlType type, const void* weights, int64_t w_stride_bytes, int64_t cols,
-                   const void* activations, int64_t n_act, int64_t act_stride_bytes, float* out,
-                   int64_t out_stride, int64_t row_begin, int64_t row_end) {
-  HWY_DYNAMIC_DISPATCH(MatMulT)
-  (type, weights, w_stride_bytes, cols, activations, n_act, act_stride_bytes, out, out_stride,
-   row_begin, row_end);
-}
-
 std::vector<int64_t> KernelTargets() { return hwy::SupportedAndGeneratedTargets(); }
 
 std::string ActiveKernelTarget() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(TargetT)()); }

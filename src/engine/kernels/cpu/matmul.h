@@ -52,12 +52,6 @@ void MatMul(GgmlType type, const void* weights, int64_t rows, int64_t cols, cons
             int64_t n_act, int64_t act_stride_bytes, float* out, int64_t out_stride,
             int64_t row_begin, int64_t row_end);
 
-// MatMul over weight rows `w_stride_bytes` apart (at least RowBytes(type, cols)) instead
-// of contiguous, e.g. one attention head's slice of a KV cache. Same results, row by row.
-void MatMulStrided(GgmlType type, const void* weights, int64_t w_stride_bytes, int64_t cols,
-                   const void* activations, int64_t n_act, int64_t act_stride_bytes, float* out,
-                   int64_t out_stride, int64_t row_begin, int64_t row_end);
-
 // out[i] = x[i] rounded to f16 (nearest even, as Fp32ToFp16), with the CPU's
 // conversion instructions where it has them.
 void ConvertToF16(const float* x, int64_t n, uint16_t* out);
