@@ -1,0 +1,52 @@
+#pragma once
+
+// The admin API: REST + JSON under /admin/v1/ over the store, the model repository and
+// the reconciler. Every route needs an admin key (`Authorization: Bearer KEY` or
+// `x-api-key: KEY`): 401 without a valid, unrevoked, unexpired key, 403 for a user key.
+// Every mutation is audited with the caller's key id as actor. Errors are OpenAI-style
+// bodies (docs/api.md lists every route). Handlers run their store calls on a thread
+// pool, never on the HTTP server's I/O threads; config watches wait on their own threads
+// (at most `max_watches` at once, 503 beyond).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/http_router.h"
+#include "control/deploy/provider.h"
+#include "control/repository/repository.h"
+#include "control/store/store.h"
+#include "nlohmann/json.hpp"
+
+namespace triplane::control {
+
+struct AdminApiOptions {
+  Store* store = nullptr;                // required
+  ModelRepository* repository = nullptr; // required
+  // Called after every change to deployments (the reconciler's Trigger).
+  std::function<void()> on_deployments_changed;
+  // Capacity and use of the instance provider, for the overview; may be empty.
+  std::function<nlohmann::json()> capacity;
+  int worker_threads = 4;
+  int max_watches = 256;
+  int max_watch_seconds = 60;  // longest ?timeout= a watch may ask for
+};
+
+class AdminApi {
+ public:
+  explicit AdminApi(AdminApiOptions options);
+  ~AdminApi();  // Ends open watches and joins the workers.
+
+  AdminApi(const AdminApi&) = delete;
+  AdminApi& operator=(const AdminApi&) = delete;
+
+  // Adds every /admin/v1/ route to `router`. The AdminApi must outlive the server.
+  void AddRoutes(common::HttpRouter& router);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace triplane::control
