@@ -29,7 +29,7 @@ Command AddGgufRandomCommand(CLI::App& gguf) {
   for (const auto& [name, type] : kTypes) types.push_back(name);
 
   CLI::App* app = gguf.add_subcommand(
-      "random", "Write a random-weight model with a real tokenizer copied from another GGUF");
+      "random", "Write a random-weight model with a real tokenizer (copied from another GGUF, or built in)");
   app->add_option("--arch", flags->model.architecture, "Architecture")
       ->check(CLI::IsMember(arches))
       ->capture_default_str();
@@ -39,8 +39,9 @@ Command AddGgufRandomCommand(CLI::App& gguf) {
   app->add_option("--type", flags->type, "Weight type of the matrices")
       ->check(CLI::IsMember(types))
       ->capture_default_str();
-  app->add_option("--vocab-from", flags->model.vocab_from, "GGUF file whose tokenizer is copied")
-      ->required()
+  app->add_option("--vocab-from", flags->model.vocab_from,
+                  "GGUF file whose tokenizer is copied (default: a built-in byte-level "
+                  "vocabulary with ChatML tokens)")
       ->check(CLI::ExistingFile);
   app->add_option("--seed", flags->model.seed, "Seed of the weights")->capture_default_str();
   app->add_option("--out", flags->out, "Output GGUF file")->required();

@@ -9,6 +9,7 @@
 #include "engine/gguf/gguf_writer.h"
 #include "engine/kernels/cpu/quant.h"
 #include "engine/model/architecture.h"
+#include "engine/tokenizer/byte_level.h"
 #include "fmt/format.h"
 
 namespace triplane::engine {
@@ -70,6 +71,38 @@ uint32_t FileType(GgmlType type) {
   }
 }
 
+// The built-in vocabulary: byte-level BPE with one token per byte and no merges (any
+// text, in any language, round-trips) plus ChatML's special tokens and template.
+constexpr std::string_view kBuiltinSpecials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+constexpr std::string_view kChatMlTemplate =
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+    "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+int64_t SetBuiltinVocab(GgufWriter& w) {
+  std::vector<std::string> tokens;
+  std::vector<int32_t> types;
+  for (int b = 0; b < 256; ++b) {
+    tokens.push_back(ByteLevelEncode(std::string(1, static_cast<char>(b))));
+    types.push_back(1);  // normal
+  }
+  for (std::string_view special : kBuiltinSpecials) {
+    tokens.emplace_back(special);
+    types.push_back(3);  // control
+  }
+  const std::vector<std::string> merges;
+  w.SetString("tokenizer.ggml.model", "gpt2");
+  w.SetString("tokenizer.ggml.pre", "default");
+  w.SetStringArray("tokenizer.ggml.tokens", std::span<const std::string>(tokens));
+  w.SetArray("tokenizer.ggml.token_type", types);
+  w.SetStringArray("tokenizer.ggml.merges", std::span<const std::string>(merges));
+  w.SetUint32("tokenizer.ggml.bos_token_id", 256);  // <|endoftext|>
+  w.SetUint32("tokenizer.ggml.eos_token_id", 258);  // <|im_end|>
+  w.SetBool("tokenizer.ggml.add_bos_token", false);
+  w.SetString("tokenizer.chat_template", kChatMlTemplate);
+  return static_cast<int64_t>(tokens.size());
+}
+
 }  // namespace
 
 std::string RandomModelSizes() {
@@ -86,16 +119,27 @@ absl::Status WriteRandomModel(const RandomModelOptions& o, const std::string& ou
     return absl::InvalidArgumentError(fmt::format("unknown size '{}' (sizes: {})", o.size, RandomModelSizes()));
   }
   if (!cpu::IsCpuWeightType(o.type)) return absl::InvalidArgumentError("unsupported weight type");
-  TP_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> vocab, GgufFile::Open(o.vocab_from));
-  auto tokens = vocab->GetStringArray("tokenizer.ggml.tokens");
-  if (!tokens.ok()) {
-    return absl::InvalidArgumentError(fmt::format("{} has no tokenizer (tokenizer.ggml.tokens)", o.vocab_from));
+  GgufWriter w;
+  int64_t vocab_size = 0;
+  if (o.vocab_from.empty()) {
+    vocab_size = SetBuiltinVocab(w);
+  } else {
+    TP_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> vocab, GgufFile::Open(o.vocab_from));
+    auto tokens = vocab->GetStringArray("tokenizer.ggml.tokens");
+    if (!tokens.ok()) {
+      return absl::InvalidArgumentError(
+          fmt::format("{} has no tokenizer (tokenizer.ggml.tokens)", o.vocab_from));
+    }
+    vocab_size = static_cast<int64_t>(tokens->size());
+    for (const GgufFile::KeyValue& kv : vocab->metadata()) {
+      if (std::string_view(kv.key).starts_with("tokenizer.")) w.CopyValue(kv);
+    }
   }
 
   const Shape& s = shape_it->second;
   ModelConfig c;
   c.architecture = o.architecture;
-  c.vocab_size = static_cast<int64_t>(tokens->size());
+  c.vocab_size = vocab_size;
   c.embedding = s.embedding;
   c.layers = s.layers;
   c.heads = s.heads;
@@ -107,7 +151,6 @@ absl::Status WriteRandomModel(const RandomModelOptions& o, const std::string& ou
   const bool qwen = o.architecture != "llama";
   const bool llama3_rope = !qwen && (o.llama3_rope_scaling || o.size == "1b");
 
-  GgufWriter w;
   const std::string p = o.architecture + ".";
   w.SetString("general.architecture", o.architecture);
   w.SetString("general.name", fmt::format("triplane-random-{}-{}", o.architecture, o.size));
@@ -125,10 +168,6 @@ absl::Status WriteRandomModel(const RandomModelOptions& o, const std::string& ou
     w.SetUint32(p + "attention.key_length", static_cast<uint32_t>(c.head_dim));
     w.SetUint32(p + "attention.value_length", static_cast<uint32_t>(c.head_dim));
   }
-  for (const GgufFile::KeyValue& kv : vocab->metadata()) {
-    if (std::string_view(kv.key).starts_with("tokenizer.")) w.CopyValue(kv);
-  }
-
   // Matrices stream row by row: a 1B model is never held in memory.
   auto add_matrix = [&](const std::string& name, int64_t cols, int64_t rows) -> absl::Status {
     const uint64_t seed = TensorSeed(o.seed, name);

@@ -15,7 +15,9 @@ struct RandomModelOptions {
   std::string architecture = "llama";  // llama | qwen2 | qwen3
   std::string size = "tiny";           // tiny | 15m | 110m | 1b (shapes below)
   GgmlType type = GgmlType::kF32;      // weight matrices; norms stay f32
-  std::string vocab_from;              // GGUF whose tokenizer.* metadata is copied
+  // GGUF whose tokenizer.* metadata is copied; empty: a built-in byte-level vocabulary
+  // (one token per byte, no merges, ChatML special tokens and chat template).
+  std::string vocab_from;
   uint64_t seed = 0;
   // Llama 3.1-style RoPE scaling: a rope_freqs tensor of per-dimension factors (factor 8,
   // low/high frequency factors 1 and 4, original context 8192) and base 500000. Only for
