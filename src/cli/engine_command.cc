@@ -36,6 +36,9 @@ struct EngineFlags {
   common::HttpServerOptions http{.port = 8081};
   int64_t max_waiting = 256;
   bool mmap = false;
+  // A label given by whoever spawned the process (the control plane's local provider),
+  // so that a restarted control plane can recognise its instance in /proc/PID/cmdline.
+  std::string instance_id;
 };
 
 // Physical cores (distinct core ids per package), or the hardware threads when unknown.
@@ -98,6 +101,7 @@ int RunEngine(EngineFlags flags) {
   if (absl::Status status = server.Start(); !status.ok())
     return Fail(common::ToStd(status.message()));
   const std::string url = fmt::format("http://{}:{}", options.host, server.port());
+  if (!flags.instance_id.empty()) spdlog::info("instance {}", flags.instance_id);
   spdlog::info("listening on {} while {} loads", url, options.model);
 
   const int threads = options.threads > 0 ? options.threads : PhysicalCores();
@@ -190,6 +194,8 @@ Command AddEngineCommand(CLI::App& root) {
                   "Seconds to let in-flight requests finish on SIGTERM/SIGINT")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app->add_option("--instance-id", flags->instance_id,
+                  "A label for this process (logged), set by the control plane");
   app->add_flag(
       "--mmap", flags->mmap,
       "Use the weights in place from the file mapping (zero copy, less memory, slower decode)");

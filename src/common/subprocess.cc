@@ -77,6 +77,9 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Spawn(const SubprocessOp
                                        kFlags, 0644);
     }
   }
+  // Nothing else the parent has open reaches the child: not its listening sockets, which
+  // would keep the parent's port bound while a child outlives it, nor its lock files.
+  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;

@@ -32,7 +32,8 @@ struct ExitStatus {
 };
 
 // A running (or finished) child process. The child starts with an empty signal mask
-// and default dispositions, whatever the parent blocks. Thread-compatible.
+// and default dispositions, whatever the parent blocks, and with no file descriptor of
+// the parent's but its standard streams. Thread-compatible.
 class Subprocess {
  public:
   // Starts the process. Fails with InvalidArgument for an empty argv and with the
