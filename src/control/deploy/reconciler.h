@@ -21,6 +21,7 @@
 // Passes run on the reconciler's own thread every `interval`, and at once after
 // Trigger() (the admin API calls it after every deployment change).
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,9 @@ struct ReconcilerOptions {
   absl::Duration drain_timeout = absl::Seconds(30);
   // An instance that is not ready this long after its start is killed and replaced.
   absl::Duration start_timeout = absl::Seconds(300);
+  // Source of the time for backoff and start timeouts; absl::Now when empty (tests inject
+  // one to step through backoff without sleeping).
+  std::function<absl::Time()> clock;
 };
 
 // A ready instance, for routing.
