@@ -41,7 +41,9 @@ class AdminApi {
   AdminApi(const AdminApi&) = delete;
   AdminApi& operator=(const AdminApi&) = delete;
 
-  // Adds every /admin/v1/ route to `router`. The AdminApi must outlive the server.
+  // Adds every /admin/v1/ route to `router`. The AdminApi must outlive the server's
+  // serving: destroy it after HttpServer::Shutdown() and before the HttpServer object,
+  // since its workers may still hold responders that must not outlive the server.
   void AddRoutes(common::HttpRouter& router);
 
  private:

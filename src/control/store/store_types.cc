@@ -163,6 +163,28 @@ nlohmann::json ToJson(const Deployment& d) {
           {"updated_at", TimeText(d.updated_at)}};
 }
 
+nlohmann::json ToJson(const Instance& i) {
+  nlohmann::json url = nullptr;
+  if (i.port > 0) {
+    const bool ipv6 = i.host.find(':') != std::string::npos;
+    url = fmt::format("http://{}{}{}:{}", ipv6 ? "[" : "", i.host, ipv6 ? "]" : "", i.port);
+  }
+  return {{"id", i.id},
+          {"deployment", i.deployment},
+          {"model", i.model},
+          {"version", i.version},
+          {"provider", i.provider},
+          {"host", i.host},
+          {"port", i.port},
+          {"url", std::move(url)},
+          {"pid", i.pid},
+          {"state", ToString(i.state)},
+          {"restarts", i.restarts},
+          {"last_error", i.last_error},
+          {"created_at", TimeText(i.created_at)},
+          {"updated_at", TimeText(i.updated_at)}};
+}
+
 nlohmann::json ToJson(const Team& team) {
   return {{"name", team.name},
           {"description", team.description},

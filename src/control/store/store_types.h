@@ -240,6 +240,8 @@ bool IsSha256Hex(std::string_view text);
 nlohmann::json ToJson(const Model& model);
 nlohmann::json ToJson(const ModelVersion& version);
 nlohmann::json ToJson(const Deployment& deployment);
+// Includes "url": "http://host:port" when port > 0 (else null); provider_data is left out.
+nlohmann::json ToJson(const Instance& instance);
 nlohmann::json ToJson(const Team& team);
 nlohmann::json ToJson(const ApiKey& key);
 
