@@ -5,6 +5,7 @@
 // parses the command line, sets up logging, then runs the chosen command.
 
 #include <functional>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 
@@ -25,5 +26,7 @@ Command AddControlCommand(CLI::App& root);
 Command AddGenerateCommand(CLI::App& root);
 Command AddVersionCommand(CLI::App& root);
 Command AddGgufCommand(CLI::App& root);  // `gguf` with its tools (cli/gguf_command.h)
+// models, deploy, scale, undeploy, ps, config, audit, keys, teams (cli/admin_commands.cc)
+std::vector<Command> AddAdminCommands(CLI::App& root);
 
 }  // namespace triplane::cli

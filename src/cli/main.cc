@@ -64,11 +64,12 @@ int Main(int argc, char** argv) {
                  "[serve], [engine], ... sections for a subcommand's (env TRIPLANE_CONFIG)")
       ->type_name("FILE");
 
-  const std::vector<Command> commands = {
+  std::vector<Command> commands = {
       AddServeCommand(app),   AddEngineCommand(app),   AddGatewayCommand(app),
       AddControlCommand(app), AddGenerateCommand(app), AddVersionCommand(app),
       AddGgufCommand(app),
   };
+  for (Command& command : AddAdminCommands(app)) commands.push_back(std::move(command));
 
   common::BindEnvironment(app);
   if (const std::optional<std::string> file = common::FindConfigFile(argc, argv)) {

@@ -1,18 +1,32 @@
-// `triplane serve`: the all-in-one process for one machine. At this stage it runs the
-// shared HTTP runtime with health and metrics; the control plane, gateway and engines
-// join it as their issues land (see README "What works today").
+// `triplane serve` (all three planes on one machine) and `triplane control` (the
+// management plane alone).
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <set>
 
 #include "cli/commands.h"
+#include "cli/gguf_summary.h"
 #include "cli/http_flags.h"
 #include "common/build_info.h"
+#include "common/http_client.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "common/process_metrics.h"
 #include "common/signals.h"
-#include "common/strings.h"
+#include "control/control_plane.h"
+#include "engine/model/random_model.h"
+#include "fmt/format.h"
+#include "gateway/proxy.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -20,42 +34,220 @@ namespace triplane::cli {
 
 namespace {
 
-struct ServeOptions {
-  common::HttpServerOptions http{.port = 8080};
+// Flags shared by `serve` and `control`.
+struct PlaneFlags {
+  common::HttpServerOptions http;
+  std::string data_dir = "./triplane-data";
+  std::string store = "sqlite";
   double drain_timeout_s = 30;
+  int32_t local_cores = 0;
+  int64_t local_memory = 0;
+  int32_t engine_threads = 1;
+  bool demo = true;
 };
 
-common::HttpRouter ServeRoutes(common::MetricsRegistry& registry) {
-  common::HttpRouter router;
-  router.Add(common::HttpMethod::kGet, "/health",
-             common::HttpSyncHandler([](const common::HttpRequest&) {
-               return common::HttpResponse::Json(200, {{"status", "ready"}});
-             }));
-  common::AddMetricsRoute(router, registry);
-  return router;
+void AddPlaneFlags(CLI::App& app, PlaneFlags& flags) {
+  AddHttpServerFlags(app, flags.http);
+  app.add_option("--data-dir", flags.data_dir,
+                 "Directory of the store, model files, instance logs and admin.key")
+      ->capture_default_str();
+  app.add_option("--store", flags.store,
+                 "State store: sqlite (DATA_DIR/triplane.db), sqlite:PATH, or postgres://...")
+      ->capture_default_str();
+  app.add_option("--drain-timeout", flags.drain_timeout_s,
+                 "Seconds to let in-flight requests (and engines) finish on SIGTERM/SIGINT")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--local-cores", flags.local_cores,
+                 "CPU cores engines may use in all (0 = the cores this process may run on)")
+      ->check(CLI::Range(0, 1 << 16))
+      ->capture_default_str();
+  app.add_option("--local-memory", flags.local_memory,
+                 "Memory engines may use in all, units allowed (0 = 90% of MemTotal)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app.add_option("--engine-threads", flags.engine_threads,
+                 "Compute threads of an engine whose deployment does not say")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
 }
 
-int RunServe(const ServeOptions& options) {
-  // Before any server thread exists, so that only WaitForTerminationSignal() sees them.
-  common::BlockTerminationSignals();
-  common::MetricsRegistry& registry = common::MetricsRegistry::Default();
+// Fails fast, before the control plane touches the data dir or starts engines, when the
+// port is taken (the server binds for real later; this is only the early, clear error).
+absl::Status ProbePort(const common::HttpServerOptions& http) {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(http.port);
+  if (http.port == 0 || ::inet_pton(AF_INET, http.host.c_str(), &address.sin_addr) != 1) {
+    return absl::OkStatus();  // a free port, or a name/IPv6 address: the server checks
+  }
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::OkStatus();
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  const bool taken = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0;
+  const int error = errno;
+  ::close(fd);
+  if (!taken) return absl::OkStatus();
+  return absl::UnavailableError(
+      fmt::format("cannot listen on {}:{}: {}", http.host, http.port, std::strerror(error)));
+}
+
+std::string SelfExecutable() {
+  std::error_code error;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? std::string() : self.string();
+}
+
+absl::StatusOr<std::unique_ptr<control::ControlPlane>> StartControlPlane(const PlaneFlags& flags) {
+  const char* admin_key = std::getenv("TRIPLANE_ADMIN_KEY");
+  control::ControlPlaneOptions options{
+      .data_dir = flags.data_dir,
+      .store = flags.store,
+      .admin_key = admin_key != nullptr ? admin_key : "",
+      .read_gguf = ReadGgufSummary,
+      .local = {.engine_binary = SelfExecutable(),
+                .cores = flags.local_cores,
+                .memory_bytes = flags.local_memory,
+                .default_threads = flags.engine_threads},
+      .reconciler = {.drain_timeout = absl::Seconds(flags.drain_timeout_s)},
+  };
+  if (flags.http.port != 0) {
+    const std::string port = std::to_string(flags.http.port);
+    for (std::string host : {flags.http.host, std::string("127.0.0.1"), std::string("localhost")}) {
+      options.refused_pull_hosts.push_back(host + ":" + port);
+    }
+  }
+  return control::ControlPlane::Start(std::move(options));
+}
+
+// The demo model, registered and deployed once per data dir: a tiny random-weight model
+// with a byte-level vocabulary, so that the API answers within seconds of a first start.
+absl::Status EnsureDemo(control::ControlPlane& plane, const PlaneFlags& flags) {
+  control::Store& store = plane.store();
+  if (store.GetConfig("serve.demo").ok()) return absl::OkStatus();
+  absl::StatusOr<std::vector<control::Model>> models = store.ListModels();
+  if (!models.ok()) return models.status();
+  if (models->empty()) {
+    const std::string source = (std::filesystem::path(flags.data_dir) / ".demo.gguf").string();
+    engine::RandomModelOptions random{.architecture = "llama",
+                                      .size = "tiny",
+                                      .type = engine::GgmlType::kQ8_0,
+                                      .seed = 1};
+    if (absl::Status status = engine::WriteRandomModel(random, source); !status.ok()) return status;
+    absl::StatusOr<control::ModelVersion> version = plane.repository().AddFromPath(
+        {.model = "demo",
+         .version = "1",
+         .description = "Random weights, not a language model: a demonstration of the API "
+                        "that answers with random bytes",
+         .path = source},
+        {.actor = "system"});
+    std::filesystem::remove(source);
+    if (!version.ok()) return version.status();
+    absl::StatusOr<control::Deployment> deployment = store.CreateDeployment(
+        "demo", {.model = "demo", .version = "1", .replicas = 1}, {.actor = "system"});
+    if (!deployment.ok()) return deployment.status();
+    plane.reconciler().Trigger();
+  }
+  return store.SetConfig("serve.demo", {{"registered", !models->empty() ? false : true}},
+                         {.actor = "system"})
+      .status();
+}
+
+gateway::ModelRoute RouteTo(control::ControlPlane& plane, std::string_view model) {
+  gateway::ModelRoute route;
+  for (const control::Endpoint& endpoint : plane.reconciler().ReadyEndpoints(model)) {
+    route.upstreams.push_back({.id = endpoint.instance_id, .url = endpoint.url});
+  }
+  route.known = !route.upstreams.empty();
+  if (!route.known) {
+    // Not ready: tell an unknown model (404) from one still starting (503).
+    absl::StatusOr<std::vector<control::Deployment>> deployments = plane.store().ListDeployments();
+    if (deployments.ok()) {
+      for (const control::Deployment& d : *deployments) route.known |= d.spec.model == model;
+    }
+  }
+  return route;
+}
+
+std::vector<std::string> ServedModels(control::ControlPlane& plane) {
+  std::set<std::string> models;
+  for (const control::Endpoint& endpoint : plane.reconciler().ReadyEndpoints()) {
+    models.insert(endpoint.model);
+  }
+  return {models.begin(), models.end()};
+}
+
+void RegisterBuildInfo(common::MetricsRegistry& registry) {
   common::RegisterProcessMetrics(registry);
   const common::BuildInfo& build = common::GetBuildInfo();
   registry.AddGauge("triplane_build_info", "Always 1; labels say which build is running.",
                     {"version", "commit"})
       .WithLabels({build.version, build.git_commit})
       .Set(1);
+}
 
-  common::HttpServer server(options.http, ServeRoutes(registry));
-  if (absl::Status status = server.Start(); !status.ok()) {
-    std::fprintf(stderr, "triplane serve: %s\n", std::string(status.message()).c_str());
+// Runs the control plane (and, for serve, the public API) until SIGTERM/SIGINT.
+int RunPlanes(const PlaneFlags& flags, bool with_public_api) {
+  const char* name = with_public_api ? "serve" : "control";
+  // Before any thread exists, so that only WaitForTerminationSignal() sees the signals.
+  common::BlockTerminationSignals();
+  common::MetricsRegistry& registry = common::MetricsRegistry::Default();
+  RegisterBuildInfo(registry);
+
+  if (absl::Status status = ProbePort(flags.http); !status.ok()) {
+    std::fprintf(stderr, "triplane %s: %s\n", name, std::string(status.message()).c_str());
     return 1;
   }
-  spdlog::info("triplane {} serving on http://{}:{} (health: /health, metrics: /metrics)",
-               build.version, options.http.host, server.port());
-  int signal_number = common::WaitForTerminationSignal();
-  spdlog::info("signal {} received: draining for up to {}s", signal_number, options.drain_timeout_s);
-  server.Shutdown(std::chrono::milliseconds(static_cast<int64_t>(options.drain_timeout_s * 1000)));
+  absl::StatusOr<std::unique_ptr<control::ControlPlane>> plane = StartControlPlane(flags);
+  if (!plane.ok()) {
+    std::fprintf(stderr, "triplane %s: %s\n", name, std::string(plane.status().message()).c_str());
+    return 1;
+  }
+  if (with_public_api && flags.demo) {
+    if (absl::Status status = EnsureDemo(**plane, flags); !status.ok()) {
+      spdlog::error("the demo model could not be set up: {}", std::string(status.message()));
+    }
+  }
+
+  common::HttpRouter router;
+  router.Add(common::HttpMethod::kGet, "/health",
+             common::HttpSyncHandler([](const common::HttpRequest&) {
+               return common::HttpResponse::Json(200, {{"status", "ready"}});
+             }));
+  common::AddMetricsRoute(router, registry);
+  (*plane)->AddRoutes(router);
+  // Declared before what forwards requests, so that it is destroyed after them: the
+  // proxy's upstream callbacks hold responders of this server's exchanges.
+  std::unique_ptr<common::HttpServer> server;
+  common::HttpClient upstream_client({.threads = 2});
+  control::ControlPlane* raw = plane->get();
+  gateway::Proxy proxy({.client = &upstream_client,
+                        .route = [raw](std::string_view model) { return RouteTo(*raw, model); },
+                        .served_models = [raw] { return ServedModels(*raw); }});
+  if (with_public_api) proxy.AddRoutes(router);
+
+  server = std::make_unique<common::HttpServer>(flags.http, std::move(router));
+  if (absl::Status status = server->Start(); !status.ok()) {
+    std::fprintf(stderr, "triplane %s: %s\n", name, std::string(status.message()).c_str());
+    (*plane)->Shutdown(true);
+    return 1;
+  }
+  const std::string url = fmt::format("http://{}:{}", flags.http.host, server->port());
+  spdlog::info("triplane {} {}: serving on {} (admin API /admin/v1/, metrics /metrics)",
+               common::GetBuildInfo().version, name, url);
+  // The one place a secret is shown: on the terminal, once, never in the log.
+  if (const auto& key = (*plane)->new_admin_key()) {
+    std::printf("Admin key (shown once; also in %s): %s\n", (*plane)->admin_key_file().c_str(),
+                key->c_str());
+  }
+  std::printf("%s\n", url.c_str());
+  std::fflush(stdout);
+
+  const int signal_number = common::WaitForTerminationSignal();
+  spdlog::info("signal {} received: draining for up to {}s", signal_number, flags.drain_timeout_s);
+  server->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(flags.drain_timeout_s * 1000)));
+  (*plane)->Shutdown(/*stop_instances=*/true);
   spdlog::info("stopped");
   return 0;
 }
@@ -63,15 +255,28 @@ int RunServe(const ServeOptions& options) {
 }  // namespace
 
 Command AddServeCommand(CLI::App& root) {
-  auto options = std::make_shared<ServeOptions>();
+  auto flags = std::make_shared<PlaneFlags>();
+  flags->http.port = 8080;
   CLI::App* app = root.add_subcommand(
-      "serve", "Run Triplane on one machine: API, admin and metrics on one port");
-  AddHttpServerFlags(*app, options->http);
-  app->add_option("--drain-timeout", options->drain_timeout_s,
-                  "Seconds to let in-flight requests finish on SIGTERM/SIGINT")
-      ->check(CLI::NonNegativeNumber)
+      "serve",
+      "Run Triplane on one machine: the OpenAI API (/v1), the admin API (/admin/v1) and "
+      "metrics on one port, engines as child processes");
+  AddPlaneFlags(*app, *flags);
+  app->add_flag("--demo,!--no-demo", flags->demo,
+                "On first start, register and deploy the random-weight demo model 'demo'")
       ->capture_default_str();
-  return {app, [options] { return RunServe(*options); }};
+  return {app, [flags] { return RunPlanes(*flags, /*with_public_api=*/true); }};
+}
+
+Command AddControlCommand(CLI::App& root) {
+  auto flags = std::make_shared<PlaneFlags>();
+  flags->http.port = 8090;
+  CLI::App* app = root.add_subcommand(
+      "control",
+      "Management plane: model repository, deployments on local engines, config, audit and "
+      "the admin API (/admin/v1)");
+  AddPlaneFlags(*app, *flags);
+  return {app, [flags] { return RunPlanes(*flags, /*with_public_api=*/false); }};
 }
 
 }  // namespace triplane::cli

@@ -42,11 +42,12 @@ class ServeTest : public ::testing::Test {
 
   // Starts `triplane serve` on a free port; returns the port, or 0 on failure.
   int StartServe(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {TRIPLANE_BINARY, "serve", "--port", "0", "--log-format",
-                                     "json"};
+    std::vector<std::string> argv = {TRIPLANE_BINARY, "serve",      "--port",
+                                     "0",             "--log-format", "json",
+                                     "--data-dir",    (dir_ / "data").string(), "--no-demo"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto child = common::Subprocess::Spawn(
-        {.argv = argv, .stdout_path = log_.string(), .stderr_path = log_.string()});
+        {.argv = argv, .stdout_path = (dir_ / "serve.out").string(), .stderr_path = log_.string()});
     if (!child.ok()) return 0;
     serve_ = std::move(*child);
     static const std::regex kListening(R"(serving on http://127\.0\.0\.1:(\d+))");
@@ -126,7 +127,8 @@ TEST_F(ServeTest, PortInUseIsAOneLineErrorAndNonZeroExit) {
   int port = StartServe();
   ASSERT_GT(port, 0) << ReadFile(log_);
   auto second_log = dir_ / "second.log";
-  auto second = Subprocess::Spawn({.argv = {TRIPLANE_BINARY, "serve", "--port", std::to_string(port)},
+  auto second = Subprocess::Spawn({.argv = {TRIPLANE_BINARY, "serve", "--port", std::to_string(port),
+                                            "--data-dir", (dir_ / "data2").string()},
                                    .stdout_path = second_log.string(),
                                    .stderr_path = second_log.string()});
   ASSERT_TRUE(second.ok());

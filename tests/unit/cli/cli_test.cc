@@ -143,8 +143,6 @@ TEST(CliTest, PlannedSubcommandsSayWhichIssueBringsThem) {
   } kPlanned[] = {
       {"gateway",
        "triplane gateway: not available yet; it arrives with issue #6 (Business plane)\n"},
-      {"control",
-       "triplane control: not available yet; it arrives with issue #5 (Management plane I)\n"},
   };
   for (const auto& planned : kPlanned) {
     SCOPED_TRACE(planned.name);

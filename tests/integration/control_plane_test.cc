@@ -1,0 +1,385 @@
+// The management plane with real processes: `triplane serve` (control plane + forwarding
+// of /v1 + local engines), the admin CLI against it, engines killed and restarted, the
+// serve process itself killed and restarted on the same data dir, pulls over HTTP, and
+// the audit chain catching an edited row.
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "common/http_client.h"
+#include "common/subprocess.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "testing/file_server.h"
+
+namespace triplane {
+namespace {
+
+using namespace std::chrono_literals;
+using common::HttpClient;
+using common::Subprocess;
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Running, not a zombie waiting for a reaper (an engine whose serve was killed belongs
+// to init, or to nobody that reaps, in a container).
+bool Alive(int64_t pid) {
+  if (pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) != 0) return false;
+  const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  const size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+}
+
+struct CliResult {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+class ControlPlaneTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("triplane-control-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    data_dir_ = dir_ / "data";
+  }
+
+  void TearDown() override {
+    StopServe(SIGTERM);
+    // No engine may outlive a test, whatever happened in it.
+    for (int64_t pid : engine_pids_) {
+      if (Alive(pid)) ::kill(static_cast<pid_t>(pid), SIGKILL);
+    }
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Starts `triplane serve` on a free port and waits for its URL line.
+  void StartServe(std::vector<std::string> extra = {}) {
+    static int count = 0;
+    const std::filesystem::path out = dir_ / ("serve-" + std::to_string(++count) + ".out");
+    serve_log_ = dir_ / ("serve-" + std::to_string(count) + ".log");
+    std::vector<std::string> argv = {TRIPLANE_BINARY, "serve", "--port", "0", "--data-dir",
+                                     data_dir_.string(), "--drain-timeout", "10"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto child = Subprocess::Spawn({.argv = argv, .stdout_path = out.string(), .stderr_path = serve_log_.string()});
+    ASSERT_TRUE(child.ok()) << child.status();
+    serve_ = std::move(*child);
+    for (int i = 0; i < 3000; ++i) {
+      std::istringstream lines(ReadFile(out));
+      std::string line;
+      while (std::getline(lines, line)) {
+        if (line.starts_with("Admin key")) printed_key_ = line.substr(line.rfind(' ') + 1);
+        if (line.starts_with("http://")) {
+          url_ = line;
+          return;
+        }
+      }
+      ASSERT_FALSE(serve_->Poll().has_value()) << "serve exited: " << ReadFile(serve_log_);
+      std::this_thread::sleep_for(10ms);
+    }
+    FAIL() << "serve did not start: " << ReadFile(serve_log_);
+  }
+
+  void StopServe(int signal) {
+    if (serve_ == nullptr) return;
+    serve_->Signal(signal);
+    auto status = serve_->Wait(60s);
+    EXPECT_TRUE(status.has_value());
+    if (signal == SIGTERM && status.has_value()) {
+      EXPECT_EQ(status->code, 0) << ReadFile(serve_log_);
+    }
+    serve_.reset();
+  }
+
+  std::string AdminKey() const { return ReadFile(data_dir_ / "admin.key").substr(0, ReadFile(data_dir_ / "admin.key").find('\n')); }
+
+  CliResult Cli(std::vector<std::string> args) {
+    static int count = 0;
+    const std::string tag = std::to_string(++count);
+    const std::filesystem::path out = dir_ / ("cli-" + tag + ".out"), err = dir_ / ("cli-" + tag + ".err");
+    std::vector<std::string> argv = {TRIPLANE_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"--server", url_, "--data-dir", data_dir_.string()});
+    auto child = Subprocess::Spawn({.argv = argv, .stdout_path = out.string(), .stderr_path = err.string()});
+    if (!child.ok()) return {};
+    auto status = (*child)->Wait(300s);
+    return {status ? status->code : -1, ReadFile(out), ReadFile(err)};
+  }
+
+  json CliJson(std::vector<std::string> args) {
+    args.push_back("--json");
+    CliResult r = Cli(args);
+    EXPECT_EQ(r.code, 0) << r.err;
+    json parsed = json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(parsed.is_discarded()) << r.out;
+    return parsed;
+  }
+
+  common::HttpResponse Post(const std::string& path, const json& body) {
+    auto response = http_.Send({.method = common::HttpMethod::kPost, .url = url_ + path, .body = body.dump()});
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : common::HttpResponse{.status = 0};
+  }
+
+  // Polls until a chat request to `model` is answered (engines take a moment to start).
+  json ChatUntilAnswered(const std::string& model) {
+    const json request = {{"model", model}, {"messages", {{{"role", "user"}, {"content", "你好 🙂"}}}}, {"max_tokens", 8}};
+    for (int i = 0; i < 600; ++i) {
+      common::HttpResponse response = Post("/v1/chat/completions", request);
+      if (response.status == 200) return json::parse(response.body);
+      EXPECT_EQ(response.status, 503) << response.body;
+      std::this_thread::sleep_for(200ms);
+    }
+    ADD_FAILURE() << "no answer from " << model;
+    return {};
+  }
+
+  // The deployment's instances (ps --json), remembering every engine pid for TearDown.
+  json Instances(const std::string& deployment) {
+    json d = CliJson({"ps", deployment});
+    for (const json& i : d["instances"]) engine_pids_.insert(i.value("pid", int64_t{0}));
+    return d["instances"];
+  }
+
+  std::string WriteModel(const std::string& name) {
+    const std::string path = (dir_ / name).string();
+    auto child = Subprocess::Spawn({.argv = {TRIPLANE_BINARY, "gguf", "random", "--size", "tiny", "--type", "q8_0", "--out", path}});
+    EXPECT_TRUE(child.ok());
+    auto status = (*child)->Wait(120s);
+    EXPECT_TRUE(status && status->ok());
+    return path;
+  }
+
+  std::filesystem::path dir_, data_dir_, serve_log_;
+  std::unique_ptr<Subprocess> serve_;
+  std::string url_, printed_key_;
+  std::set<int64_t> engine_pids_;
+  HttpClient http_;
+};
+
+TEST_F(ControlPlaneTest, FirstStartMakesAnAdminKeyAndServesTheDemoModel) {
+  ASSERT_NO_FATAL_FAILURE(StartServe());
+  // The key is printed once, kept only in admin.key (0600), and works.
+  ASSERT_THAT(printed_key_, ::testing::StartsWith("tp-"));
+  EXPECT_EQ(AdminKey(), printed_key_);
+  struct stat st {};
+  ASSERT_EQ(::stat((data_dir_ / "admin.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  EXPECT_THAT(ReadFile(serve_log_), ::testing::Not(HasSubstr(printed_key_)));
+
+  const json answer = ChatUntilAnswered("demo");
+  EXPECT_EQ(answer["model"], "demo");
+  EXPECT_EQ(answer["usage"]["completion_tokens"], 8);
+  Instances("demo");
+
+  auto models = http_.Send({.url = url_ + "/v1/models"});
+  ASSERT_TRUE(models.ok());
+  EXPECT_THAT(models->body, HasSubstr("\"demo\""));
+
+  // Streaming passes through chunk by chunk and ends with [DONE].
+  auto stream = Post("/v1/chat/completions",
+                     {{"model", "demo"}, {"stream", true}, {"max_tokens", 4},
+                      {"messages", {{{"role", "user"}, {"content", "hi"}}}}});
+  EXPECT_EQ(stream.status, 200);
+  EXPECT_THAT(stream.headers.Get("content-type").value_or(""), HasSubstr("text/event-stream"));
+  EXPECT_THAT(stream.body, HasSubstr("data: [DONE]"));
+
+  EXPECT_EQ(Post("/v1/chat/completions", {{"model", "nope"}, {"messages", json::array()}}).status, 404);
+  EXPECT_EQ(Post("/v1/chat/completions", json::array()).status, 400);
+
+  // The admin API wants the admin key.
+  auto anonymous = http_.Send({.url = url_ + "/admin/v1/overview"});
+  ASSERT_TRUE(anonymous.ok());
+  EXPECT_EQ(anonymous->status, 401);
+  common::HttpClientRequest overview{.url = url_ + "/admin/v1/overview"};
+  overview.headers.Set("authorization", "Bearer " + printed_key_);
+  auto with_key = http_.Send(overview);
+  ASSERT_TRUE(with_key.ok());
+  EXPECT_EQ(with_key->status, 200) << with_key->body;
+
+  // A second serve on the same data dir refuses at once, in one line.
+  auto second = Subprocess::Spawn({.argv = {TRIPLANE_BINARY, "serve", "--port", "0", "--data-dir", data_dir_.string()},
+                                   .stdout_path = (dir_ / "second.out").string(),
+                                   .stderr_path = (dir_ / "second.out").string()});
+  ASSERT_TRUE(second.ok());
+  auto second_status = (*second)->Wait(60s);
+  ASSERT_TRUE(second_status.has_value());
+  EXPECT_EQ(second_status->code, 1);
+  EXPECT_THAT(ReadFile(dir_ / "second.out"), HasSubstr("in use by another triplane process"));
+
+  // SIGTERM drains the engines too.
+  StopServe(SIGTERM);
+  for (int64_t pid : engine_pids_) EXPECT_FALSE(Alive(pid)) << pid;
+}
+
+TEST_F(ControlPlaneTest, CliDeploysScalesRestartsAndSurvivesARestartOfServe) {
+  ASSERT_NO_FATAL_FAILURE(StartServe({"--no-demo", "--local-cores", "8"}));
+  const std::string model = WriteModel("tiny.gguf");
+
+  CliResult added = Cli({"models", "add", "tiny", model});
+  ASSERT_EQ(added.code, 0) << added.err;
+  EXPECT_THAT(added.out, HasSubstr("added tiny:1 (llama Q8_0"));
+  json models = CliJson({"models", "ls"});
+  ASSERT_EQ(models["data"].size(), 1u);
+  EXPECT_EQ(models["data"][0]["versions"][0]["gguf"]["has_chat_template"], true);
+
+  CliResult deployed = Cli({"deploy", "web", "--model", "tiny:1", "--replicas", "1", "--wait", "--timeout", "120"});
+  ASSERT_EQ(deployed.code, 0) << deployed.err;
+  EXPECT_THAT(deployed.out, HasSubstr("1/1 ready, running"));
+  ChatUntilAnswered("tiny");
+
+  // 1 → 3: three ready engines on three ports.
+  ASSERT_EQ(Cli({"scale", "web", "3", "--wait", "--timeout", "120"}).code, 0);
+  json three = Instances("web");
+  ASSERT_EQ(three.size(), 3u) << three.dump();
+  std::set<int> ports;
+  for (const json& i : three) {
+    EXPECT_EQ(i["state"], "ready");
+    ports.insert(i["port"].get<int>());
+  }
+  EXPECT_EQ(ports.size(), 3u);
+  // Requests spread over them.
+  std::set<std::string> served_by;
+  for (int i = 0; i < 6; ++i) {
+    common::HttpResponse r = Post("/v1/completions", {{"model", "tiny"}, {"prompt", "a"}, {"max_tokens", 1}});
+    EXPECT_EQ(r.status, 200);
+    served_by.insert(std::string(r.headers.Get("x-triplane-instance").value_or("")));
+  }
+  EXPECT_EQ(served_by.size(), 3u);
+
+  // 3 → 1: the surplus engines drain and exit.
+  ASSERT_EQ(Cli({"scale", "web", "1", "--wait", "--timeout", "120"}).code, 0);
+  json one = Instances("web");
+  ASSERT_EQ(one.size(), 1u) << one.dump();
+  for (const json& i : three) {
+    if (i["id"] != one[0]["id"]) {
+      EXPECT_FALSE(Alive(i["pid"].get<int64_t>()));
+    }
+  }
+
+  // kill -9 the engine: it is replaced, with the restart counted.
+  const int64_t killed = one[0]["pid"].get<int64_t>();
+  ASSERT_EQ(::kill(static_cast<pid_t>(killed), SIGKILL), 0);
+  json replaced;
+  for (int i = 0; i < 600 && replaced.is_null(); ++i) {
+    for (const json& instance : Instances("web")) {
+      if (instance["state"] == "ready" && instance["pid"] != killed) replaced = instance;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_FALSE(replaced.is_null());
+  EXPECT_GE(replaced["restarts"].get<int>(), 1);
+  ChatUntilAnswered("tiny");
+
+  // A version in use cannot be deleted; a deployment that does not fit stays pending.
+  CliResult rm = Cli({"models", "rm", "tiny:1"});
+  EXPECT_EQ(rm.code, 1);
+  EXPECT_EQ(std::count(rm.err.begin(), rm.err.end(), '\n'), 1) << rm.err;
+  ASSERT_EQ(Cli({"deploy", "huge", "--model", "tiny", "--threads", "64"}).code, 0);
+  json pending;
+  for (int i = 0; i < 100; ++i) {
+    pending = CliJson({"ps", "huge"});
+    if (!pending["status"]["reason"].get<std::string>().empty()) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(pending["status"]["phase"], "pending");
+  EXPECT_THAT(pending["status"]["reason"].get<std::string>(), HasSubstr("core"));
+  EXPECT_TRUE(pending["instances"].empty());
+  ASSERT_EQ(Cli({"undeploy", "huge"}).code, 0);
+
+  // kill -9 serve, start it again: state is intact and the engine is adopted, not restarted.
+  StopServe(SIGKILL);
+  ASSERT_TRUE(Alive(replaced["pid"].get<int64_t>()));
+  ASSERT_NO_FATAL_FAILURE(StartServe({"--no-demo", "--local-cores", "8"}));
+  EXPECT_TRUE(printed_key_.empty() || printed_key_ == AdminKey());
+  json adopted = Instances("web");
+  ASSERT_EQ(adopted.size(), 1u) << adopted.dump();
+  EXPECT_EQ(adopted[0]["pid"], replaced["pid"]);
+  ChatUntilAnswered("tiny");
+
+  // Every change is in the audit log, and the chain verifies — until a row is edited.
+  json audit = CliJson({"audit", "ls", "--limit", "100"});
+  std::set<std::string> actions;
+  for (const json& row : audit["data"]) actions.insert(row["action"].get<std::string>());
+  EXPECT_TRUE(actions.contains("deployment.create")) << audit.dump();
+  CliResult verified = Cli({"audit", "verify"});
+  EXPECT_EQ(verified.code, 0) << verified.out << verified.err;
+  EXPECT_THAT(verified.out, HasSubstr("intact"));
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((data_dir_ / "triplane.db").c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE audit_log SET actor = 'mallory' WHERE id = 2", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  CliResult tampered = Cli({"audit", "verify"});
+  EXPECT_EQ(tampered.code, 1);
+  EXPECT_THAT(tampered.out, HasSubstr("row 2"));
+
+  StopServe(SIGTERM);
+  for (int64_t pid : engine_pids_) EXPECT_FALSE(Alive(pid)) << pid;
+}
+
+TEST_F(ControlPlaneTest, PullsOverHttpWithResumeAndRefusesABadChecksum) {
+  ASSERT_NO_FATAL_FAILURE(StartServe({"--no-demo"}));
+  testing::FileServer files(ReadFile(WriteModel("remote.gguf")));
+  files.DropAfter(100'000, 1);  // the first connection breaks mid-file
+
+  CliResult pulled = Cli({"models", "pull", "remote", files.url()});
+  ASSERT_EQ(pulled.code, 0) << pulled.err;
+  EXPECT_THAT(pulled.out, HasSubstr("pulled remote:1"));
+  EXPECT_GE(files.ranges().size(), 1u);  // it resumed with a Range request
+
+  CliResult bad = Cli({"models", "pull", "remote", files.url(), "--version", "2", "--sha256", std::string(64, 'a')});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("checksum mismatch"));
+  json versions = CliJson({"models", "inspect", "remote"});
+  EXPECT_EQ(versions["versions"].size(), 1u);
+
+  CliResult scheme = Cli({"models", "pull", "remote", "ftp://example.com/x.gguf"});
+  EXPECT_EQ(scheme.code, 1);
+  EXPECT_EQ(std::count(scheme.err.begin(), scheme.err.end(), '\n'), 1) << scheme.err;
+}
+
+TEST_F(ControlPlaneTest, ControlAloneServesTheAdminApiButNotThePublicOne) {
+  const std::filesystem::path out = dir_ / "control.out";
+  auto child = Subprocess::Spawn({.argv = {TRIPLANE_BINARY, "control", "--port", "0", "--data-dir", data_dir_.string()},
+                                  .stdout_path = out.string(),
+                                  .stderr_path = (dir_ / "control.log").string()});
+  ASSERT_TRUE(child.ok());
+  serve_ = std::move(*child);
+  serve_log_ = dir_ / "control.log";
+  for (int i = 0; i < 3000 && url_.empty(); ++i) {
+    std::string text = ReadFile(out);
+    const size_t at = text.find("http://");
+    if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
+      url_ = text.substr(at, text.find('\n', at) - at);
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_FALSE(url_.empty()) << ReadFile(serve_log_);
+  json overview = CliJson({"ps"});
+  EXPECT_TRUE(overview["data"].empty());
+  EXPECT_EQ(Post("/v1/chat/completions", {{"model", "demo"}}).status, 404);
+}
+
+}  // namespace
+}  // namespace triplane
