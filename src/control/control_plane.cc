@@ -110,6 +110,12 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOp
       std::make_unique<Reconciler>(*plane->store_, *plane->provider_, options.reconciler);
   TP_RETURN_IF_ERROR(plane->reconciler_->Start());
 
+  plane->config_ = std::make_unique<ConfigFollower>(*plane->store_);
+  const auto initial_level = spdlog::level::to_string_view(spdlog::get_level());
+  plane->config_->On("log.level",
+                     LogLevelHandler(std::string(initial_level.data(), initial_level.size())));
+  TP_RETURN_IF_ERROR(plane->config_->Start());
+
   ControlPlane* raw = plane.get();
   plane->admin_ = std::make_unique<AdminApi>(AdminApiOptions{
       .store = plane->store_.get(),
@@ -168,6 +174,7 @@ void ControlPlane::Shutdown(bool stop_instances) {
   // The admin API's workers may hold exchanges of the server: end them first (the
   // caller has shut the server down).
   admin_.reset();
+  if (config_ != nullptr) config_->Stop();
   reconciler_->Stop(stop_instances);
 }
 

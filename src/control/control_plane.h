@@ -8,7 +8,8 @@
 // instances an earlier run left running and starts the reconciler. The first admin key
 // comes from `admin_key` (TRIPLANE_ADMIN_KEY) when given, else it is generated; either
 // way it is written to DATA_DIR/admin.key (mode 0600) and returned once in
-// `new_admin_key` so that the caller can print it. Only its digest is stored.
+// `new_admin_key` so that the caller can print it. Only its digest is stored. Config
+// keys this process applies live are listed in config_follower.h.
 
 #include <memory>
 #include <optional>
@@ -18,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "common/http_router.h"
 #include "control/admin/admin_api.h"
+#include "control/config_follower.h"
 #include "control/deploy/reconciler.h"
 #include "control/providers/local/local_provider.h"
 #include "control/repository/repository.h"
@@ -70,6 +72,7 @@ class ControlPlane {
   std::unique_ptr<LocalProvider> provider_;
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<AdminApi> admin_;
+  std::unique_ptr<ConfigFollower> config_;
   std::optional<std::string> new_admin_key_;
   std::string admin_key_file_;
   bool stopped_ = false;

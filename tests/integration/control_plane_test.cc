@@ -379,6 +379,32 @@ TEST_F(ControlPlaneTest, ControlAloneServesTheAdminApiButNotThePublicOne) {
   json overview = CliJson({"ps"});
   EXPECT_TRUE(overview["data"].empty());
   EXPECT_EQ(Post("/v1/chat/completions", {{"model", "demo"}}).status, 404);
+
+  // The config center changes the running process: log.level=warn silences the access
+  // log at once, deleting the key brings it back.
+  auto health = [&](const std::string& id) {
+    common::HttpClientRequest request{.url = url_ + "/health"};
+    request.headers.Set("x-request-id", id);
+    ASSERT_TRUE(http_.Send(request).ok());
+  };
+  CliResult bad = Cli({"config", "set", "log.level", "loud"});
+  ASSERT_EQ(bad.code, 0) << bad.err;  // stored; the process says why it ignores it
+  CliResult set = Cli({"config", "set", "log.level", "warn"});
+  ASSERT_EQ(set.code, 0) << set.err;
+  EXPECT_THAT(set.out, HasSubstr("log.level = \"warn\""));
+  for (int i = 0; i < 200 && ReadFile(serve_log_).find("config log.level: applying \"warn\"") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  health("quiet-request");
+  ASSERT_EQ(Cli({"config", "rm", "log.level"}).code, 0);
+  for (int i = 0; i < 200 && ReadFile(serve_log_).find("config log.level: applying (default)") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  health("loud-request");
+  const std::string log = ReadFile(serve_log_);
+  EXPECT_THAT(log, HasSubstr("config log.level: ignored: log.level must be one of"));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("quiet-request")));
+  EXPECT_THAT(log, HasSubstr("loud-request"));
 }
 
 }  // namespace
