@@ -18,8 +18,10 @@
 #include "common/subprocess.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "fmt/format.h"
 #include "nlohmann/json.hpp"
 #include "testing/file_server.h"
+#include "testing/postgres_server.h"
 
 namespace triplane {
 namespace {
@@ -357,6 +359,30 @@ TEST_F(ControlPlaneTest, PullsOverHttpWithResumeAndRefusesABadChecksum) {
   CliResult scheme = Cli({"models", "pull", "remote", "ftp://example.com/x.gguf"});
   EXPECT_EQ(scheme.code, 1);
   EXPECT_EQ(std::count(scheme.err.begin(), scheme.err.end(), '\n'), 1) << scheme.err;
+}
+
+TEST_F(ControlPlaneTest, ServeKeepsItsStateInPostgreSql) {
+  absl::StatusOr<testing::PostgresServer*> postgres = testing::PostgresServer::Shared();
+  ASSERT_TRUE(postgres.ok()) << postgres.status();
+  absl::StatusOr<std::string> store = (*postgres)->CreateDatabase(fmt::format("serve{}", ::getpid()));
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_NO_FATAL_FAILURE(StartServe({"--no-demo", "--store", *store}));
+  ASSERT_EQ(Cli({"models", "add", "tiny", WriteModel("tiny.gguf")}).code, 0);
+  CliResult deployed = Cli({"deploy", "pg", "--model", "tiny", "--wait", "--timeout", "120"});
+  ASSERT_EQ(deployed.code, 0) << deployed.err;
+  ChatUntilAnswered("tiny");
+  Instances("pg");
+  ASSERT_EQ(Cli({"config", "set", "limits.default", "{\"rpm\": 60}"}).code, 0);
+
+  // A clean restart: the engines stop with serve and start again from the stored state.
+  StopServe(SIGTERM);
+  std::filesystem::remove(data_dir_ / "triplane.db");  // nothing may come from SQLite
+  ASSERT_NO_FATAL_FAILURE(StartServe({"--no-demo", "--store", *store}));
+  EXPECT_EQ(CliJson({"config", "get", "limits.default"})["value"]["rpm"], 60);
+  ChatUntilAnswered("tiny");
+  EXPECT_EQ(Instances("pg").size(), 1u);
+  EXPECT_EQ(Cli({"audit", "verify"}).code, 0);
+  EXPECT_FALSE(std::filesystem::exists(data_dir_ / "triplane.db"));
 }
 
 TEST_F(ControlPlaneTest, ControlAloneServesTheAdminApiButNotThePublicOne) {
