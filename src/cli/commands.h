@@ -16,9 +16,6 @@ struct Command {
   std::function<int()> run;  // runs it after parsing; returns the process exit code
 };
 
-// Exit code of a subcommand that a later release fills in.
-inline constexpr int kExitNotImplemented = 2;
-
 Command AddServeCommand(CLI::App& root);
 Command AddEngineCommand(CLI::App& root);
 Command AddGatewayCommand(CLI::App& root);

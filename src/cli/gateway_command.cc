@@ -1,16 +1,96 @@
-// `triplane gateway`: announced here, delivered by issue #6 (Business plane).
+// `triplane gateway`: the public OpenAI API on its own, following a control plane
+// (`triplane control` or `serve`) for keys, config and instances by long poll.
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
 #include "cli/commands.h"
-#include "cli/planned_command.h"
+#include "cli/http_flags.h"
+#include "common/build_info.h"
+#include "common/http_client.h"
+#include "common/http_server.h"
+#include "common/metrics.h"
+#include "common/process_metrics.h"
+#include "common/signals.h"
+#include "fmt/format.h"
+#include "gateway/gateway.h"
+#include "gateway/gateway_options.h"
+#include "gateway/gateway_state.h"
+#include "gateway/proxy.h"
+#include "spdlog/spdlog.h"
 
 namespace triplane::cli {
+namespace {
+
+struct GatewayFlags {
+  common::HttpServerOptions http{.port = 8080};
+  gateway::GatewayOptions gateway;
+  std::string admin_key;
+  double drain_timeout_s = 30;
+};
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "triplane gateway: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+int RunGateway(GatewayFlags& flags) {
+  flags.gateway.host = flags.http.host;
+  flags.gateway.port = flags.http.port;
+  if (absl::Status status = flags.gateway.Validate(); !status.ok()) return Fail(status);
+  if (flags.admin_key.empty()) {
+    return Fail(absl::InvalidArgumentError(
+        "an admin key is needed to follow the control plane: --admin-key or TRIPLANE_ADMIN_KEY"));
+  }
+  common::BlockTerminationSignals();
+  common::MetricsRegistry& registry = common::MetricsRegistry::Default();
+  common::RegisterProcessMetrics(registry);
+
+  gateway::GatewayState state;
+  gateway::StateFollower follower(flags.gateway.control_url, flags.admin_key, state);
+  if (absl::Status status = follower.Start(absl::Seconds(30)); !status.ok()) return Fail(status);
+
+  common::HttpRouter router;
+  router.Add(common::HttpMethod::kGet, "/health",
+             common::HttpSyncHandler([](const common::HttpRequest&) {
+               return common::HttpResponse::Json(200, {{"status", "ready"}});
+             }));
+  common::AddMetricsRoute(router, registry);
+  std::unique_ptr<common::HttpServer> server;  // destroyed after what forwards requests
+  common::HttpClient upstream_client({.threads = 2});
+  gateway::Proxy proxy({.client = &upstream_client});
+  gateway::Gateway api({.state = &state, .proxy = &proxy});
+  api.AddRoutes(router);
+  server = std::make_unique<common::HttpServer>(flags.http, std::move(router));
+  if (absl::Status status = server->Start(); !status.ok()) return Fail(status);
+  const std::string url = fmt::format("http://{}:{}", flags.http.host, server->port());
+  spdlog::info("triplane {} gateway: serving on {} (control plane {})", common::GetBuildInfo().version,
+               url, flags.gateway.control_url);
+  std::printf("%s\n", url.c_str());
+  std::fflush(stdout);
+
+  const int signal_number = common::WaitForTerminationSignal();
+  spdlog::info("signal {} received: draining for up to {}s", signal_number, flags.drain_timeout_s);
+  server->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(flags.drain_timeout_s * 1000)));
+  return 0;
+}
+
+}  // namespace
 
 Command AddGatewayCommand(CLI::App& root) {
-  return AddPlannedCommand(
-      root, {.name = "gateway",
-             .description =
-                 "Business plane: OpenAI-compatible API with keys, quotas and routing to engines",
-             .issue = 6,
-             .issue_title = "Business plane"});
+  auto flags = std::make_shared<GatewayFlags>();
+  CLI::App* app = root.add_subcommand(
+      "gateway", "Business plane: the OpenAI-compatible API with API keys, routing to engines");
+  AddHttpServerFlags(*app, flags->http);
+  app->add_option("--control", flags->gateway.control_url, "URL of the control plane to follow")
+      ->capture_default_str();
+  app->add_option("--admin-key", flags->admin_key, "Admin key for the control plane's state feed");
+  app->add_option("--drain-timeout", flags->drain_timeout_s,
+                  "Seconds to let in-flight requests finish on SIGTERM/SIGINT")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  return {app, [flags] { return RunGateway(*flags); }};
 }
 
 }  // namespace triplane::cli

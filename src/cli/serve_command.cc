@@ -26,6 +26,8 @@
 #include "control/control_plane.h"
 #include "engine/model/random_model.h"
 #include "fmt/format.h"
+#include "gateway/gateway.h"
+#include "gateway/gateway_state.h"
 #include "gateway/proxy.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -148,34 +150,11 @@ absl::Status EnsureDemo(control::ControlPlane& plane, const PlaneFlags& flags) {
         "demo", {.model = "demo", .version = "1", .replicas = 1}, {.actor = "system"});
     if (!deployment.ok()) return deployment.status();
     plane.reconciler().Trigger();
+    if (absl::Status status = plane.gateway_feed().RefreshNow(); !status.ok()) return status;
   }
   return store.SetConfig("serve.demo", {{"registered", !models->empty() ? false : true}},
                          {.actor = "system"})
       .status();
-}
-
-gateway::ModelRoute RouteTo(control::ControlPlane& plane, std::string_view model) {
-  gateway::ModelRoute route;
-  for (const control::Endpoint& endpoint : plane.reconciler().ReadyEndpoints(model)) {
-    route.upstreams.push_back({.id = endpoint.instance_id, .url = endpoint.url});
-  }
-  route.known = !route.upstreams.empty();
-  if (!route.known) {
-    // Not ready: tell an unknown model (404) from one still starting (503).
-    absl::StatusOr<std::vector<control::Deployment>> deployments = plane.store().ListDeployments();
-    if (deployments.ok()) {
-      for (const control::Deployment& d : *deployments) route.known |= d.spec.model == model;
-    }
-  }
-  return route;
-}
-
-std::vector<std::string> ServedModels(control::ControlPlane& plane) {
-  std::set<std::string> models;
-  for (const control::Endpoint& endpoint : plane.reconciler().ReadyEndpoints()) {
-    models.insert(endpoint.model);
-  }
-  return {models.begin(), models.end()};
 }
 
 void RegisterBuildInfo(common::MetricsRegistry& registry) {
@@ -221,11 +200,14 @@ int RunPlanes(const PlaneFlags& flags, bool with_public_api) {
   // proxy's upstream callbacks hold responders of this server's exchanges.
   std::unique_ptr<common::HttpServer> server;
   common::HttpClient upstream_client({.threads = 2});
-  control::ControlPlane* raw = plane->get();
-  gateway::Proxy proxy({.client = &upstream_client,
-                        .route = [raw](std::string_view model) { return RouteTo(*raw, model); },
-                        .served_models = [raw] { return ServedModels(*raw); }});
-  if (with_public_api) proxy.AddRoutes(router);
+  // The gateway follows the control plane's state in-process (a split gateway does the
+  // same over GET /admin/v1/gateway/state).
+  gateway::GatewayState state;
+  (*plane)->gateway_feed().Subscribe(
+      [&state](std::shared_ptr<const nlohmann::json> snapshot) { state.Apply(*snapshot); });
+  gateway::Proxy proxy({.client = &upstream_client});
+  gateway::Gateway gateway({.state = &state, .proxy = &proxy});
+  if (with_public_api) gateway.AddRoutes(router);
 
   server = std::make_unique<common::HttpServer>(flags.http, std::move(router));
   if (absl::Status status = server->Start(); !status.ok()) {

@@ -117,10 +117,21 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOp
   TP_RETURN_IF_ERROR(plane->config_->Start());
 
   ControlPlane* raw = plane.get();
+  plane->feed_ = std::make_unique<GatewayFeed>(
+      *plane->store_, [raw] { return raw->reconciler_->ReadyEndpoints(); });
+  TP_RETURN_IF_ERROR(plane->feed_->Start());
   plane->admin_ = std::make_unique<AdminApi>(AdminApiOptions{
       .store = plane->store_.get(),
       .repository = plane->repository_.get(),
-      .on_deployments_changed = [raw] { raw->reconciler_->Trigger(); },
+      .on_deployments_changed =
+          [raw] {
+            raw->reconciler_->Trigger();
+            raw->feed_->Refresh();
+          },
+      .on_change =
+          [raw] {
+            if (absl::Status status = raw->feed_->RefreshNow(); !status.ok()) raw->feed_->Refresh();
+          },
       .capacity = [raw] { return CapacityJson(*raw->provider_, *raw->store_); },
   });
   spdlog::info("control plane: store {}, data dir {}", plane->store_->description(),
@@ -166,7 +177,10 @@ ControlPlane::~ControlPlane() {
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
-void ControlPlane::AddRoutes(common::HttpRouter& router) { admin_->AddRoutes(router); }
+void ControlPlane::AddRoutes(common::HttpRouter& router) {
+  admin_->AddRoutes(router);
+  feed_->AddRoutes(router);
+}
 
 void ControlPlane::Shutdown(bool stop_instances) {
   if (stopped_) return;
@@ -174,6 +188,7 @@ void ControlPlane::Shutdown(bool stop_instances) {
   // The admin API's workers may hold exchanges of the server: end them first (the
   // caller has shut the server down).
   admin_.reset();
+  if (feed_ != nullptr) feed_->Stop();
   if (config_ != nullptr) config_->Stop();
   reconciler_->Stop(stop_instances);
 }

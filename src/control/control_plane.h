@@ -20,6 +20,7 @@
 #include "common/http_router.h"
 #include "control/admin/admin_api.h"
 #include "control/config_follower.h"
+#include "control/gateway_feed.h"
 #include "control/deploy/reconciler.h"
 #include "control/providers/local/local_provider.h"
 #include "control/repository/repository.h"
@@ -47,7 +48,7 @@ class ControlPlane {
   ControlPlane(const ControlPlane&) = delete;
   ControlPlane& operator=(const ControlPlane&) = delete;
 
-  // The admin API's routes (/admin/v1/...).
+  // The admin API's routes (/admin/v1/...), the gateway state feed's included.
   void AddRoutes(common::HttpRouter& router);
 
   // A key made at this start (print it once), or nullopt when one already existed.
@@ -58,6 +59,7 @@ class ControlPlane {
   ModelRepository& repository() { return *repository_; }
   Reconciler& reconciler() { return *reconciler_; }
   Provider& provider() { return *provider_; }
+  GatewayFeed& gateway_feed() { return *feed_; }
 
   // Stops the reconciler; with `stop_instances` every engine drains and stops (a normal
   // shutdown), without it they keep running for the next start to adopt.
@@ -73,6 +75,7 @@ class ControlPlane {
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<AdminApi> admin_;
   std::unique_ptr<ConfigFollower> config_;
+  std::unique_ptr<GatewayFeed> feed_;
   std::optional<std::string> new_admin_key_;
   std::string admin_key_file_;
   bool stopped_ = false;

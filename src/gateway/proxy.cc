@@ -11,20 +11,37 @@
 #include "absl/synchronization/mutex.h"
 #include "common/http_server.h"
 #include "common/openai_error.h"
+#include "common/sse.h"
 #include "fmt/format.h"
-#include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
 namespace triplane::gateway {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 // A generation may be silent for a long time (a long prompt, a non-streamed answer):
 // the longest pause between two reads from an upstream.
 constexpr std::chrono::milliseconds kUpstreamSilence{600'000};
+// A non-streamed answer is kept (besides relayed) up to this size to read its usage.
+constexpr size_t kMaxKeptBody = 8u << 20;
 
 // Response headers relayed from the engine; the framing ones are the server's own.
 constexpr std::string_view kRelayedHeaders[] = {"content-type", "cache-control",
                                                 "x-accel-buffering"};
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Reads an OpenAI `usage` object into `result`.
+void ReadUsage(const nlohmann::json& usage, ForwardResult& result) {
+  if (!usage.is_object()) return;
+  result.usage_seen = true;
+  result.prompt_tokens = usage.value("prompt_tokens", int64_t{0});
+  result.completion_tokens = usage.value("completion_tokens", int64_t{0});
+  if (auto details = usage.find("prompt_tokens_details"); details != usage.end() && details->is_object()) {
+    result.cached_tokens = details->value("cached_tokens", int64_t{0});
+  }
+}
 
 }  // namespace
 
@@ -37,14 +54,16 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
     for (std::string_view path : {"/v1/chat/completions", "/v1/completions", "/v1/embeddings"}) {
       router.Add(common::HttpMethod::kPost, path,
                  common::HttpHandler([weak](std::shared_ptr<common::Responder> responder) {
-                   if (auto self = weak.lock()) self->Forward(std::move(responder));
+                   if (auto self = weak.lock()) self->ForwardUnauthenticated(std::move(responder));
                  }));
     }
     router.Add(common::HttpMethod::kGet, "/v1/models",
-               common::HttpSyncHandler([this](const common::HttpRequest&) { return ListModels(); }));
+               common::HttpSyncHandler([this](const common::HttpRequest&) {
+                 return ModelList(options_.served_models());
+               }));
     router.Add(common::HttpMethod::kGet, "/v1/models/{model...}",
                common::HttpSyncHandler([this](const common::HttpRequest& request) {
-                 return GetModel(request.PathParam("model"));
+                 return ModelObject(options_.served_models(), request.PathParam("model"));
                }));
   }
 
@@ -54,44 +73,86 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
     return it == outstanding_.end() ? 0 : it->second;
   }
 
+  void Forward(std::shared_ptr<common::Responder> responder, ForwardRequest request) {
+    auto e = std::make_shared<Exchange>();
+    e->responder = std::move(responder);
+    e->path = e->responder->request().path;
+    e->model = std::move(request.model);
+    e->upstreams = std::move(request.upstreams);
+    e->on_complete = std::move(request.on_complete);
+    e->started = Clock::now();
+    nlohmann::json& body = request.body;
+    e->result.stream = body.value("stream", false);
+    if (e->result.stream && e->path != "/v1/embeddings") {
+      // Usage is always collected: ask for it, and hide it from a client that did not.
+      nlohmann::json& stream_options = body["stream_options"];
+      if (!stream_options.is_object()) stream_options = nlohmann::json::object();
+      e->strip_usage = !stream_options.value("include_usage", false);
+      stream_options["include_usage"] = true;
+    }
+    e->body = body.dump();
+    std::weak_ptr<Exchange> weak_exchange = e;
+    e->responder->OnCancel([weak_exchange] {
+      if (auto exchange = weak_exchange.lock()) {
+        std::shared_ptr<common::HttpStreamHandle> handle;
+        {
+          std::lock_guard lock(exchange->mu);
+          handle = exchange->handle;
+        }
+        if (handle) handle->Cancel();
+      }
+    });
+    Attempt(e);
+  }
+
+  static common::HttpResponse ModelList(const std::vector<std::string>& models) {
+    nlohmann::json data = nlohmann::json::array();
+    for (const std::string& model : models) data.push_back(ModelJson(model));
+    return common::HttpResponse::Json(200, {{"object", "list"}, {"data", data}});
+  }
+
+  static common::HttpResponse ModelObject(const std::vector<std::string>& models, std::string_view model) {
+    for (const std::string& served : models) {
+      if (served == model) return common::HttpResponse::Json(200, ModelJson(served));
+    }
+    return common::OpenAiErrorResponse(404, fmt::format("model '{}' does not exist", model),
+                                       "model_not_found", "model");
+  }
+
  private:
   // One client request on its way through one or more upstream attempts.
   struct Exchange {
     std::shared_ptr<common::Responder> responder;
     std::string path;
     std::string model;
+    std::string body;  // what goes upstream
+    std::vector<Upstream> upstreams;
+    std::function<void(const ForwardResult&)> on_complete;
+    bool strip_usage = false;
     std::set<std::string> tried;
     int attempts = 0;
     absl::Status last_error;
+    Clock::time_point started;
 
-    std::mutex mu;  // guards handle and the flags below
+    std::mutex mu;  // guards everything below
     std::shared_ptr<common::HttpStreamHandle> handle;
     bool head_sent = false;
     bool event_stream = false;
     bool retry = false;  // this attempt's answer is dropped: try another upstream
+    bool completed = false;
+    common::SseParser sse;
+    std::string kept;  // a non-streamed answer, to read its usage
+    ForwardResult result;
   };
 
-  static nlohmann::json ModelObject(const std::string& id) {
+  static nlohmann::json ModelJson(const std::string& id) {
     return {{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", "triplane"}};
   }
 
-  common::HttpResponse ListModels() const {
-    nlohmann::json data = nlohmann::json::array();
-    for (const std::string& model : options_.served_models()) data.push_back(ModelObject(model));
-    return common::HttpResponse::Json(200, {{"object", "list"}, {"data", data}});
-  }
-
-  common::HttpResponse GetModel(std::string_view model) const {
-    for (const std::string& served : options_.served_models()) {
-      if (served == model) return common::HttpResponse::Json(200, ModelObject(served));
-    }
-    return common::OpenAiErrorResponse(404, fmt::format("model '{}' does not exist", model),
-                                       "model_not_found", "model");
-  }
-
-  void Forward(std::shared_ptr<common::Responder> responder) {
+  // Without the gateway: any caller, routed by `options_.route`.
+  void ForwardUnauthenticated(std::shared_ptr<common::Responder> responder) {
     const common::HttpRequest& request = responder->request();
-    const nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
+    nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
       responder->Send(common::OpenAiErrorResponse(400, "the body is not a JSON object"));
       return;
@@ -102,22 +163,14 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
                                                   {}, "model"));
       return;
     }
-    auto exchange = std::make_shared<Exchange>();
-    exchange->responder = std::move(responder);
-    exchange->path = request.path;
-    exchange->model = model->get<std::string>();
-    std::weak_ptr<Exchange> weak_exchange = exchange;
-    exchange->responder->OnCancel([weak_exchange] {
-      if (auto e = weak_exchange.lock()) {
-        std::shared_ptr<common::HttpStreamHandle> handle;
-        {
-          std::lock_guard lock(e->mu);
-          handle = e->handle;
-        }
-        if (handle) handle->Cancel();
-      }
-    });
-    Attempt(exchange);
+    const std::string name = model->get<std::string>();
+    ModelRoute route = options_.route(name);
+    if (!route.known) {
+      responder->Send(common::OpenAiErrorResponse(
+          404, fmt::format("model '{}' does not exist", name), "model_not_found", "model"));
+      return;
+    }
+    Forward(std::move(responder), {.model = name, .body = std::move(body), .upstreams = std::move(route.upstreams)});
   }
 
   // Chooses the least loaded upstream not tried yet and counts the request against it.
@@ -146,20 +199,33 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
     if (it != outstanding_.end() && --it->second <= 0) outstanding_.erase(it);
   }
 
-  void Fail(const std::shared_ptr<Exchange>& e, int status, std::string message) {
+  // Reports the exchange once.
+  static void Complete(const std::shared_ptr<Exchange>& e, int status, std::string error) {
+    ForwardResult result;
+    {
+      std::lock_guard lock(e->mu);
+      if (e->completed) return;
+      e->completed = true;
+      e->result.status = status;
+      e->result.error = std::move(error);
+      e->result.latency_seconds = Seconds(Clock::now() - e->started);
+      result = e->result;
+    }
+    if (e->on_complete) e->on_complete(result);
+  }
+
+  static void Fail(const std::shared_ptr<Exchange>& e, int status, std::string message) {
     e->responder->Send(common::OpenAiErrorResponse(status, message));
+    Complete(e, status, std::move(message));
   }
 
   void Attempt(const std::shared_ptr<Exchange>& e) {
-    if (e->responder->IsCancelled()) return;
-    const ModelRoute route = options_.route(e->model);
-    if (!route.known) {
-      e->responder->Send(common::OpenAiErrorResponse(
-          404, fmt::format("model '{}' does not exist", e->model), "model_not_found", "model"));
+    if (e->responder->IsCancelled()) {
+      Complete(e, 0, "the client went away");
       return;
     }
     std::optional<Upstream> upstream;
-    if (e->attempts < options_.max_attempts) upstream = Pick(route.upstreams, e->tried);
+    if (e->attempts < options_.max_attempts) upstream = Pick(e->upstreams, e->tried);
     if (!upstream) {
       if (e->tried.empty()) {
         Fail(e, 503, fmt::format("no instance of model '{}' is ready yet; retry shortly", e->model));
@@ -182,7 +248,7 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
     const common::HttpRequest& request = e->responder->request();
     common::HttpClientRequest forward{.method = common::HttpMethod::kPost,
                                       .url = upstream->url + e->path,
-                                      .body = request.body,
+                                      .body = e->body,
                                       .timeout = kUpstreamSilence};
     forward.headers.Set("content-type", "application/json");
     forward.headers.Set("x-request-id", request.request_id);
@@ -206,47 +272,58 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
       relayed.Set("x-triplane-instance", upstream_id);
       e->event_stream = headers.Get("content-type").value_or("").starts_with("text/event-stream");
       e->head_sent = true;
+      e->result.instance = upstream_id;
+      e->result.status = status;
       e->responder->StartStream(status, std::move(relayed));
     };
-    callbacks.on_data = [e](std::string_view data) {
-      {
-        std::lock_guard lock(e->mu);
-        if (e->retry) return false;
-      }
-      return e->responder->Write(std::string(data));
-    };
+    callbacks.on_data = [e](std::string_view data) { return Relay(*e, data); };
     callbacks.on_done = [e, weak_self, upstream_id](absl::Status status) {
       auto self = weak_self.lock();
       if (self) self->Release(upstream_id);
       bool head_sent, retry;
+      int answered = 0;
       {
         std::lock_guard lock(e->mu);
         head_sent = e->head_sent;
         retry = e->retry;
+        answered = e->result.status;
         e->handle.reset();
+        if (head_sent && !e->event_stream && !e->kept.empty()) {
+          const nlohmann::json body = nlohmann::json::parse(e->kept, nullptr, false);
+          if (body.is_object() && body.contains("usage")) ReadUsage(body["usage"], e->result);
+        }
       }
       if (!head_sent) {
         if (!status.ok() && !retry) e->last_error = status;
-        if (e->responder->IsCancelled()) return;
+        if (e->responder->IsCancelled()) {
+          Complete(e, 0, "the client went away");
+          return;
+        }
         spdlog::warn("upstream {} failed for request {} before answering: {}", upstream_id,
                      e->responder->request().request_id, std::string(e->last_error.message()));
         if (self) {
           self->Attempt(e);
         } else {
-          e->responder->Send(common::OpenAiErrorResponse(503, "shutting down"));
+          Fail(e, 503, "shutting down");
         }
         return;
       }
-      if (!status.ok() && !e->responder->IsCancelled()) {
-        spdlog::warn("upstream {} failed mid-answer for request {}: {}", upstream_id,
-                     e->responder->request().request_id, std::string(status.message()));
-        if (e->event_stream) {
-          const nlohmann::json error = common::OpenAiErrorBody(
-              502, fmt::format("the model instance failed while answering: {}", std::string(status.message())));
-          e->responder->WriteSseData(error.dump());
+      std::string error;
+      if (!status.ok()) {
+        error = std::string(status.message());
+        if (!e->responder->IsCancelled()) {
+          spdlog::warn("upstream {} failed mid-answer for request {}: {}", upstream_id,
+                       e->responder->request().request_id, error);
+          if (e->event_stream) {
+            const nlohmann::json body = common::OpenAiErrorBody(
+                502, fmt::format("the model instance failed while answering: {}", error));
+            e->responder->WriteSseData(body.dump());
+          }
         }
       }
       e->responder->Finish();
+      // A stream cut short failed, whatever its status line said.
+      Complete(e, status.ok() ? answered : (e->responder->IsCancelled() ? 499 : 502), error);
     };
     std::shared_ptr<common::HttpStreamHandle> handle =
         options_.client->Stream(std::move(forward), std::move(callbacks));
@@ -259,6 +336,38 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
     if (cancelled_meanwhile) handle->Cancel();
   }
 
+  // Passes a piece of the answer to the client, reading usage on the way.
+  static bool Relay(Exchange& e, std::string_view data) {
+    std::string out;
+    {
+      std::lock_guard lock(e.mu);
+      if (e.retry) return false;
+      if (e.result.ttft_seconds == 0) e.result.ttft_seconds = Seconds(Clock::now() - e.started);
+      if (!e.event_stream) {
+        if (e.kept.size() + data.size() <= kMaxKeptBody) e.kept.append(data);
+        out = std::string(data);
+      } else {
+        const bool strip = e.strip_usage;
+        if (!strip) out = std::string(data);
+        const absl::Status parsed = e.sse.Feed(data, [&](common::SseEvent&& event) {
+          if (event.data.find("\"usage\":{") != std::string::npos) {
+            const nlohmann::json chunk = nlohmann::json::parse(event.data, nullptr, false);
+            if (chunk.is_object()) ReadUsage(chunk.value("usage", nlohmann::json()), e.result);
+            // The usage-only chunk the client did not ask for.
+            if (strip && chunk.is_object() && chunk.value("choices", nlohmann::json::array()).empty()) return;
+          }
+          if (!strip) return;
+          // Fields the engine added because usage was asked for on the client's behalf.
+          std::string& text = event.data;
+          for (size_t at; (at = text.find(",\"usage\":null")) != std::string::npos;) text.erase(at, 13);
+          out += common::FormatSseEvent(event);
+        });
+        if (!parsed.ok() && strip) return false;
+      }
+    }
+    return out.empty() || e.responder->Write(std::move(out));
+  }
+
   const ProxyOptions options_;
   mutable absl::Mutex mu_;
   std::map<std::string, int64_t, std::less<>> outstanding_ ABSL_GUARDED_BY(mu_);
@@ -269,6 +378,10 @@ Proxy::Proxy(ProxyOptions options) : impl_(std::make_shared<Impl>(std::move(opti
 Proxy::~Proxy() = default;
 
 void Proxy::AddRoutes(common::HttpRouter& router) { impl_->AddRoutes(router); }
+
+void Proxy::Forward(std::shared_ptr<common::Responder> responder, ForwardRequest request) {
+  impl_->Forward(std::move(responder), std::move(request));
+}
 
 int64_t Proxy::Outstanding(std::string_view upstream_id) const {
   return impl_->Outstanding(upstream_id);

@@ -23,6 +23,7 @@
 
 #include "common/http_client.h"
 #include "common/http_router.h"
+#include "nlohmann/json.hpp"
 
 namespace triplane::gateway {
 
@@ -37,10 +38,34 @@ struct ModelRoute {
   std::vector<Upstream> upstreams;  // its ready instances (may be empty while starting)
 };
 
+// What came of one forwarded request, for accounting (usage ledger, limits).
+struct ForwardResult {
+  int status = 0;          // what the client got (0: it went away before an answer)
+  std::string instance;    // the upstream that answered ("" when none did)
+  bool usage_seen = false;  // the engine reported usage (always asked for)
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t cached_tokens = 0;
+  double ttft_seconds = 0;     // first byte of the answer
+  double latency_seconds = 0;  // last byte
+  bool stream = false;
+  std::string error;  // why it failed, when it did
+};
+
+// One request to forward (Proxy::Forward).
+struct ForwardRequest {
+  std::string model;
+  nlohmann::json body;  // as the client sent it; the proxy adds stream_options.include_usage
+  std::vector<Upstream> upstreams;  // the model's ready instances, best first or any order
+  // Called once when the exchange is over, on a client I/O thread; must not block.
+  std::function<void(const ForwardResult&)> on_complete;
+};
+
 struct ProxyOptions {
   common::HttpClient* client = nullptr;                      // required; outlives the proxy
-  std::function<ModelRoute(std::string_view model)> route;   // required; must not block long
-  std::function<std::vector<std::string>()> served_models;   // GET /v1/models; required
+  // For the routes AddRoutes() adds (not needed by Forward callers).
+  std::function<ModelRoute(std::string_view model)> route;   // must not block long
+  std::function<std::vector<std::string>()> served_models;   // GET /v1/models
   int max_attempts = 3;
 };
 
@@ -55,6 +80,11 @@ class Proxy {
   // GET /v1/models, GET /v1/models/{model}, POST /v1/chat/completions, /v1/completions,
   // /v1/embeddings. The Proxy must outlive the server.
   void AddRoutes(common::HttpRouter& router);
+
+  // Sends `request` to one of its upstreams and relays the answer to `responder`. Usage
+  // is always asked of the engine (stream_options.include_usage) and the usage-only chunk
+  // is left out of the stream when the client did not ask for it.
+  void Forward(std::shared_ptr<common::Responder> responder, ForwardRequest request);
 
   // Requests currently forwarded to `upstream_id` (for tests and metrics).
   int64_t Outstanding(std::string_view upstream_id) const;

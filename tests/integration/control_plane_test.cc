@@ -136,8 +136,11 @@ class ControlPlaneTest : public ::testing::Test {
     return parsed;
   }
 
-  common::HttpResponse Post(const std::string& path, const json& body) {
-    auto response = http_.Send({.method = common::HttpMethod::kPost, .url = url_ + path, .body = body.dump()});
+  // A public API call with `key` (the admin key when empty).
+  common::HttpResponse Post(const std::string& path, const json& body, std::string key = "") {
+    common::HttpClientRequest request{.method = common::HttpMethod::kPost, .url = url_ + path, .body = body.dump()};
+    request.headers.Set("authorization", "Bearer " + (key.empty() ? AdminKey() : key));
+    auto response = http_.Send(request);
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : common::HttpResponse{.status = 0};
   }
@@ -193,7 +196,9 @@ TEST_F(ControlPlaneTest, FirstStartMakesAnAdminKeyAndServesTheDemoModel) {
   EXPECT_EQ(answer["usage"]["completion_tokens"], 8);
   Instances("demo");
 
-  auto models = http_.Send({.url = url_ + "/v1/models"});
+  common::HttpClientRequest list{.url = url_ + "/v1/models"};
+  list.headers.Set("x-api-key", printed_key_);
+  auto models = http_.Send(list);
   ASSERT_TRUE(models.ok());
   EXPECT_THAT(models->body, HasSubstr("\"demo\""));
 
@@ -383,6 +388,87 @@ TEST_F(ControlPlaneTest, ServeKeepsItsStateInPostgreSql) {
   EXPECT_EQ(Instances("pg").size(), 1u);
   EXPECT_EQ(Cli({"audit", "verify"}).code, 0);
   EXPECT_FALSE(std::filesystem::exists(data_dir_ / "triplane.db"));
+}
+
+TEST_F(ControlPlaneTest, GatewayChecksKeysAndModelsAndHidesUsageNobodyAskedFor) {
+  ASSERT_NO_FATAL_FAILURE(StartServe());
+  ChatUntilAnswered("demo");
+  const json chat = {{"model", "demo"}, {"max_tokens", 3}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}};
+  auto call = [&](const std::string& key, const json& body = nullptr) {
+    common::HttpClientRequest request{.method = common::HttpMethod::kPost,
+                                      .url = url_ + "/v1/chat/completions",
+                                      .body = (body.is_null() ? chat : body).dump()};
+    if (!key.empty()) request.headers.Set("authorization", "Bearer " + key);
+    auto response = http_.Send(request);
+    EXPECT_TRUE(response.ok());
+    return response.ok() ? *response : common::HttpResponse{};
+  };
+  EXPECT_EQ(call("").status, 401);
+  EXPECT_EQ(call("tp-" + std::string(43, 'x')).status, 401);
+
+  // A user key for other models only: 403; for demo: 200.
+  json other = CliJson({"keys", "create", "other", "--models", "elsewhere"});
+  EXPECT_EQ(call(other["key"]).status, 403);
+  json user = CliJson({"keys", "create", "alice"});
+  const std::string key = user["key"];
+  EXPECT_EQ(call(key).status, 200);
+
+  // Streams carry usage only when asked for (the gateway always asks the engine).
+  json stream = chat;
+  stream["stream"] = true;
+  common::HttpResponse plain = call(key, stream);
+  EXPECT_EQ(plain.status, 200);
+  EXPECT_THAT(plain.body, HasSubstr("data: [DONE]"));
+  EXPECT_THAT(plain.body, ::testing::Not(HasSubstr("usage")));
+  stream["stream_options"] = {{"include_usage", true}};
+  common::HttpResponse with_usage = call(key, stream);
+  EXPECT_THAT(with_usage.body, HasSubstr("\"usage\":{\"completion_tokens\":3"));
+
+  // A revoked key stops working within a second.
+  ASSERT_EQ(Cli({"keys", "revoke", user["id"]}).code, 0);
+  int status = 200;
+  for (int i = 0; i < 100 && status == 200; ++i) {
+    status = call(key).status;
+    if (status == 200) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(status, 401);
+}
+
+TEST_F(ControlPlaneTest, ASplitGatewayFollowsTheControlPlane) {
+  ASSERT_NO_FATAL_FAILURE(StartServe());
+  ChatUntilAnswered("demo");
+  const std::filesystem::path out = dir_ / "gateway.out";
+  auto gateway = Subprocess::Spawn({.argv = {TRIPLANE_BINARY, "gateway", "--port", "0", "--control", url_,
+                                             "--admin-key", AdminKey()},
+                                    .stdout_path = out.string(),
+                                    .stderr_path = (dir_ / "gateway.log").string()});
+  ASSERT_TRUE(gateway.ok());
+  std::string gateway_url;
+  for (int i = 0; i < 3000 && gateway_url.empty(); ++i) {
+    const std::string text = ReadFile(out);
+    if (text.find('\n') != std::string::npos) gateway_url = text.substr(0, text.find('\n'));
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_FALSE(gateway_url.empty()) << ReadFile(dir_ / "gateway.log");
+  const std::string serve_url = url_;
+  url_ = gateway_url;  // Post() goes to the gateway now
+  const json answer = ChatUntilAnswered("demo");
+  EXPECT_EQ(answer["model"], "demo");
+  // A key made on the control plane works on the gateway as soon as it has followed.
+  url_ = serve_url;
+  json user = CliJson({"keys", "create", "bob"});
+  url_ = gateway_url;
+  int status = 0;
+  for (int i = 0; i < 100 && status != 200; ++i) {
+    status = Post("/v1/completions", {{"model", "demo"}, {"prompt", "a"}, {"max_tokens", 1}}, user["key"]).status;
+    if (status != 200) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(status, 200);
+  url_ = serve_url;
+  (*gateway)->Signal(SIGTERM);
+  auto exit = (*gateway)->Wait(30s);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->code, 0);
 }
 
 TEST_F(ControlPlaneTest, ControlAloneServesTheAdminApiButNotThePublicOne) {

@@ -49,6 +49,29 @@ std::string_view PresentedKey(const HttpRequest& request) {
 
 }  // namespace
 
+absl::StatusOr<ApiKey> AuthenticateAdmin(Store& store, const HttpRequest& request) {
+  const std::string_view presented = PresentedKey(request);
+  if (presented.empty()) {
+    return absl::UnauthenticatedError(
+        "Missing API key: send `Authorization: Bearer KEY` or `x-api-key: KEY`.");
+  }
+  const absl::Status invalid = absl::UnauthenticatedError("Invalid API key.");
+  if (!LooksLikeApiKey(presented)) return invalid;
+  absl::StatusOr<ApiKey> key = store.GetApiKeyByDigest(ApiKeyDigest(presented));
+  if (absl::IsNotFound(key.status())) return invalid;
+  if (!key.ok()) return key.status();
+  if (key->revoked_at.has_value()) {
+    return absl::UnauthenticatedError("This API key has been revoked.");
+  }
+  if (key->expires_at.has_value() && *key->expires_at <= absl::Now()) {
+    return absl::UnauthenticatedError("This API key has expired.");
+  }
+  if (key->role != KeyRole::kAdmin) {
+    return absl::PermissionDeniedError("The admin API needs an admin key.");
+  }
+  return key;
+}
+
 class AdminApi::Impl {
  public:
   explicit Impl(AdminApiOptions options)
@@ -112,31 +135,12 @@ class AdminApi::Impl {
     const Call call{.request = request, .write = {.actor = key->id}};
     Result result = handler(call);
     if (!result.ok()) return ErrorResponse(result.status());
+    if (request.method != HttpMethod::kGet && options_.on_change) options_.on_change();
     return HttpResponse::Json(result->status, result->body);
   }
 
-  // The caller's key when it is a valid admin key. Keys are never logged.
   absl::StatusOr<ApiKey> Authenticate(const HttpRequest& request) {
-    const std::string_view presented = PresentedKey(request);
-    if (presented.empty()) {
-      return absl::UnauthenticatedError(
-          "Missing API key: send `Authorization: Bearer KEY` or `x-api-key: KEY`.");
-    }
-    const absl::Status invalid = absl::UnauthenticatedError("Invalid API key.");
-    if (!LooksLikeApiKey(presented)) return invalid;
-    absl::StatusOr<ApiKey> key = services_.store.GetApiKeyByDigest(ApiKeyDigest(presented));
-    if (absl::IsNotFound(key.status())) return invalid;
-    if (!key.ok()) return key.status();
-    if (key->revoked_at.has_value()) {
-      return absl::UnauthenticatedError("This API key has been revoked.");
-    }
-    if (key->expires_at.has_value() && *key->expires_at <= absl::Now()) {
-      return absl::UnauthenticatedError("This API key has expired.");
-    }
-    if (key->role != KeyRole::kAdmin) {
-      return absl::PermissionDeniedError("The admin API needs an admin key.");
-    }
-    return key;
+    return AuthenticateAdmin(services_.store, request);
   }
 
   // Long polls wait on threads of their own so that they never hold a pool worker.

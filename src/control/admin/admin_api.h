@@ -26,12 +26,21 @@ struct AdminApiOptions {
   ModelRepository* repository = nullptr; // required
   // Called after every change to deployments (the reconciler's Trigger).
   std::function<void()> on_deployments_changed;
+  // Called after every successful mutation (POST, PUT, PATCH, DELETE), before the answer
+  // is sent: e.g. the gateway feed's RefreshNow, so that a key works once it is created.
+  std::function<void()> on_change;
   // Capacity and use of the instance provider, for the overview; may be empty.
   std::function<nlohmann::json()> capacity;
   int worker_threads = 4;
   int max_watches = 256;
   int max_watch_seconds = 60;  // longest ?timeout= a watch may ask for
 };
+
+// The caller's key when the request carries a valid admin key (Unauthenticated for a
+// missing, unknown, revoked or expired key; PermissionDenied for a user key). Blocks on
+// the store. Keys are never logged.
+[[nodiscard]] absl::StatusOr<ApiKey> AuthenticateAdmin(Store& store,
+                                                       const common::HttpRequest& request);
 
 class AdminApi {
  public:

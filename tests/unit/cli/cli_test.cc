@@ -136,27 +136,6 @@ TEST(CliTest, VersionFlagPrintsOneLine) {
   EXPECT_TRUE(IsOneLine(result.out)) << result.out;
 }
 
-TEST(CliTest, PlannedSubcommandsSayWhichIssueBringsThem) {
-  const struct {
-    const char* name;
-    const char* message;
-  } kPlanned[] = {
-      {"gateway",
-       "triplane gateway: not available yet; it arrives with issue #6 (Business plane)\n"},
-  };
-  for (const auto& planned : kPlanned) {
-    SCOPED_TRACE(planned.name);
-    const RunResult result = RunTriplane({planned.name});
-    EXPECT_EQ(result.exit_code, 2);
-    EXPECT_EQ(result.err, planned.message);
-    EXPECT_EQ(result.out, "");
-    // Arguments the future subcommand will take are accepted, not rejected.
-    const RunResult with_args =
-        RunTriplane({planned.name, "--model", "x.gguf", "positional", "-v"});
-    EXPECT_EQ(with_args.exit_code, 2);
-    EXPECT_EQ(with_args.err, planned.message);
-  }
-}
 
 TEST(CliTest, GenerateWithoutAModelIsAOneLineUsageError) {
   const RunResult missing = RunTriplane({"generate", "--prompt", "hi"});
@@ -167,10 +146,11 @@ TEST(CliTest, GenerateWithoutAModelIsAOneLineUsageError) {
   EXPECT_TRUE(IsOneLine(absent.err)) << absent.err;
 }
 
-TEST(CliTest, PlannedSubcommandHelpWorks) {
-  const RunResult result = RunTriplane({"gateway", "--help"});
-  EXPECT_EQ(result.exit_code, 0);
-  EXPECT_THAT(result.out, HasSubstr("not available yet"));
+TEST(CliTest, GatewayWithoutAnAdminKeyIsAOneLineError) {
+  const RunResult result = RunTriplane({"gateway", "--control", "http://127.0.0.1:1"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_TRUE(IsOneLine(result.err)) << result.err;
+  EXPECT_THAT(result.err, HasSubstr("--admin-key"));
 }
 
 TEST(CliTest, EngineHelpListsItsFlags) {
