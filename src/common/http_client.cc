@@ -1,5 +1,6 @@
-// HTTP/1.1 client: each request is a coroutine on its own strand; connections are
-// pooled per host:port and reused while the server keeps them alive.
+// HTTP/1.1 client: each request is a coroutine on its own strand; connections (plain TCP
+// or TLS over it) are pooled per scheme+host:port and reused while the server keeps them
+// alive.
 
 #include <utility>  // Boost 1.74's Asio needs it before its own headers.
 
@@ -21,6 +22,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -35,22 +39,121 @@
 #include "fmt/format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/http_wire.h"
+#include "openssl/ssl.h"
+#include "openssl/x509v3.h"
 
 namespace triplane::common {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// A keep-alive connection and the bytes already read from it.
+// One client connection: a TCP socket, with TLS over it for https://. Models Asio's
+// AsyncReadStream and AsyncWriteStream so that Beast reads and writes either kind the
+// same way. Strand only, like the rest of a request's state.
+class Connection {
+ public:
+  using executor_type = tcp::socket::executor_type;
+
+  Connection(asio::io_context& ioc, std::shared_ptr<ssl::context> tls_context)
+      : socket_(ioc), tls_context_(std::move(tls_context)) {}
+
+  tcp::socket& socket() { return socket_; }
+  executor_type get_executor() { return socket_.get_executor(); }
+  bool is_open() const { return socket_.is_open(); }
+
+  // Layers TLS over the connected socket; the caller configures and runs the handshake.
+  ssl::stream<tcp::socket&>& StartTls() {
+    tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, *tls_context_);
+    return *tls_;
+  }
+
+  // Closes the socket, which aborts pending reads, writes and handshakes.
+  void Close() {
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+  }
+
+  template <class MutableBuffers, class Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    return Initiate(buffers, std::forward<Token>(token), [](auto& stream, const auto& b, auto handler) {
+      stream.async_read_some(b, std::move(handler));
+    });
+  }
+
+  template <class ConstBuffers, class Token>
+  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+    return Initiate(buffers, std::forward<Token>(token), [](auto& stream, const auto& b, auto handler) {
+      stream.async_write_some(b, std::move(handler));
+    });
+  }
+
+ private:
+  // Starts `operation(stream, buffers, handler)` on the TLS stream or the bare socket.
+  template <class Buffers, class Token, class Operation>
+  auto Initiate(const Buffers& buffers, Token&& token, Operation operation) {
+    return asio::async_initiate<Token, void(boost::system::error_code, size_t)>(
+        [this, operation](auto handler, const Buffers& b) {
+          if (tls_) {
+            operation(*tls_, b, std::move(handler));
+          } else {
+            operation(socket_, b, std::move(handler));
+          }
+        },
+        token, buffers);
+  }
+
+  tcp::socket socket_;
+  std::shared_ptr<ssl::context> tls_context_;  // declared before tls_: outlives it
+  std::unique_ptr<ssl::stream<tcp::socket&>> tls_;
+};
+
+// A keep-alive connection waiting in the pool.
 struct PooledConnection {
-  std::unique_ptr<tcp::socket> socket;
+  std::unique_ptr<Connection> connection;
   Clock::time_point idle_since;
 };
+
+// The TLS settings shared by all https:// connections of one client: peer verification
+// against the system store plus `options.ca_file`, TLS 1.2 or newer.
+absl::StatusOr<std::shared_ptr<ssl::context>> MakeTlsContext(const HttpClientOptions& options) {
+  try {
+    auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
+    context->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+    if (!options.verify_peer) {
+      context->set_verify_mode(ssl::verify_none);
+      return context;
+    }
+    context->set_verify_mode(ssl::verify_peer);
+    boost::system::error_code ec;
+    context->set_default_verify_paths(ec);  // no system store: only ca_file is trusted
+    if (!options.ca_file.empty()) {
+      context->load_verify_file(options.ca_file, ec);
+      if (ec) {
+        return absl::FailedPreconditionError(
+            fmt::format("cannot load CA file {}: {}", options.ca_file, ec.message()));
+      }
+    }
+    return context;
+  } catch (const boost::system::system_error& e) {
+    return absl::InternalError(fmt::format("cannot set up TLS: {}", e.what()));
+  }
+}
+
+// The Host header: the port only when it is not the scheme's default.
+std::string HostHeader(const HttpUrl& url) {
+  const std::string host = url.host.find(':') == std::string::npos ? url.host : "[" + url.host + "]";
+  const bool default_port =
+      (url.scheme == "http" && url.port == 80) || (url.scheme == "https" && url.port == 443);
+  return default_port ? host : fmt::format("{}:{}", host, url.port);
+}
 
 // Maps a failed HTTP status to the nearest absl code, for ReadSse().
 absl::Status StatusFromHttp(int status, std::string_view body) {
@@ -89,17 +192,24 @@ class StreamState final : public HttpStreamHandle {
 
   // Runs on the strand.
   void CloseSocket() {
-    if (socket) {
-      boost::system::error_code ec;
-      socket->shutdown(tcp::socket::shutdown_both, ec);
-      socket->close(ec);
-    }
+    if (connection) connection->Close();
   }
 
+  // Runs on the strand. Drops the connection first: it must not outlive the client's
+  // io_context through a handle the caller keeps.
   void Done(absl::Status status) {
     if (done_called) return;
     done_called = true;
+    CloseSocket();
+    connection.reset();
     if (callbacks.on_done) callbacks.on_done(std::move(status));
+  }
+
+  // The error for a failed transport step, telling cancellation and timeouts apart.
+  absl::Status Failure(std::string timeout_message, std::string error_message) const {
+    if (cancelled) return absl::CancelledError("request cancelled");
+    if (timed_out) return absl::DeadlineExceededError(std::move(timeout_message));
+    return absl::UnavailableError(std::move(error_message));
   }
 
   std::shared_ptr<StreamState> shared_from_this_state() { return self_weak.lock(); }
@@ -112,13 +222,14 @@ class StreamState final : public HttpStreamHandle {
   std::weak_ptr<StreamState> self_weak;
   std::atomic<bool> cancelled{false};
   std::atomic<bool> timed_out{false};
-  std::unique_ptr<tcp::socket> socket;  // strand only
-  bool done_called = false;             // strand only
+  std::unique_ptr<Connection> connection;  // strand only
+  bool done_called = false;                // strand only
 };
 
 class HttpClient::Impl {
  public:
-  explicit Impl(HttpClientOptions options) : options_(std::move(options)) {
+  explicit Impl(HttpClientOptions options)
+      : options_(std::move(options)), tls_context_(MakeTlsContext(options_)) {
     work_.emplace(ioc_.get_executor());
     for (int i = 0; i < std::max(1, options_.threads); ++i) {
       threads_.emplace_back([this] { ioc_.run(); });
@@ -168,6 +279,8 @@ class HttpClient::Impl {
  private:
   asio::awaitable<void> Run(std::shared_ptr<StreamState> st);
   asio::awaitable<absl::Status> Connect(StreamState& st, const HttpUrl& url);
+  asio::awaitable<absl::Status> Handshake(StreamState& st, const HttpUrl& url,
+                                          const std::string& where);
 
   void ArmDeadline(StreamState& st, std::chrono::milliseconds timeout) {
     st.deadline.expires_after(timeout);
@@ -180,7 +293,7 @@ class HttpClient::Impl {
     });
   }
 
-  std::unique_ptr<tcp::socket> TakePooled(const std::string& key) {
+  std::unique_ptr<Connection> TakePooled(const std::string& key) {
     absl::MutexLock lock(&mu_);
     auto it = pool_.find(key);
     if (it == pool_.end()) return nullptr;
@@ -188,22 +301,24 @@ class HttpClient::Impl {
     while (!it->second.empty()) {
       PooledConnection conn = std::move(it->second.back());
       it->second.pop_back();
-      if (now - conn.idle_since < options_.idle_ttl && conn.socket->is_open()) {
-        return std::move(conn.socket);
+      if (now - conn.idle_since < options_.idle_ttl && conn.connection->is_open()) {
+        return std::move(conn.connection);
       }
     }
     return nullptr;
   }
 
-  void ReturnToPool(const std::string& key, std::unique_ptr<tcp::socket> socket) {
+  void ReturnToPool(const std::string& key, std::unique_ptr<Connection> connection) {
     absl::MutexLock lock(&mu_);
     auto& idle = pool_[key];
     if (static_cast<int>(idle.size()) < options_.max_idle_per_host) {
-      idle.push_back({std::move(socket), Clock::now()});
+      idle.push_back({std::move(connection), Clock::now()});
     }
   }
 
   const HttpClientOptions options_;
+  // Shared with the TLS connections, which may outlive the client in a caller's handle.
+  const absl::StatusOr<std::shared_ptr<ssl::context>> tls_context_;
   asio::io_context ioc_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
@@ -215,33 +330,70 @@ class HttpClient::Impl {
 
 asio::awaitable<absl::Status> HttpClient::Impl::Connect(StreamState& st, const HttpUrl& url) {
   boost::system::error_code ec;
-  auto socket = std::make_unique<tcp::socket>(ioc_);
-  st.socket = std::move(socket);
+  st.connection = std::make_unique<Connection>(
+      ioc_, url.scheme == "https" ? *tls_context_ : std::shared_ptr<ssl::context>());
+  tcp::socket& socket = st.connection->socket();
   ArmDeadline(st, options_.connect_timeout);
   std::string host = url.host == "localhost" ? "127.0.0.1" : url.host;
   auto address = asio::ip::make_address(host, ec);
   if (!ec) {
-    co_await st.socket->async_connect(tcp::endpoint(address, url.port),
-                                      asio::redirect_error(asio::use_awaitable, ec));
+    co_await socket.async_connect(tcp::endpoint(address, url.port),
+                                  asio::redirect_error(asio::use_awaitable, ec));
   } else {
     tcp::resolver resolver(st.strand);
     auto endpoints = co_await resolver.async_resolve(
         host, std::to_string(url.port), asio::redirect_error(asio::use_awaitable, ec));
     if (!ec) {
-      co_await asio::async_connect(*st.socket, endpoints,
+      co_await asio::async_connect(socket, endpoints,
                                    asio::redirect_error(asio::use_awaitable, ec));
     }
   }
-  st.deadline.cancel();
+  const std::string where = fmt::format("{}:{}", url.host, url.port);
   if (ec || st.cancelled || st.timed_out) {
-    std::string where = fmt::format("{}:{}", url.host, url.port);
-    if (st.cancelled) co_return absl::CancelledError("request cancelled");
-    if (st.timed_out) co_return absl::DeadlineExceededError(fmt::format("connect to {} timed out", where));
-    co_return absl::UnavailableError(fmt::format("cannot connect to {}: {}", where, ec.message()));
+    st.deadline.cancel();
+    co_return st.Failure(fmt::format("connect to {} timed out", where),
+                         fmt::format("cannot connect to {}: {}", where, ec.message()));
   }
-  st.socket->set_option(tcp::no_delay(true), ec);
+  socket.set_option(tcp::no_delay(true), ec);
+  if (url.scheme == "https") {
+    // Under the same connect deadline: a peer that never answers the handshake times out.
+    absl::Status handshake = co_await Handshake(st, url, where);
+    if (!handshake.ok()) {
+      st.deadline.cancel();
+      co_return handshake;
+    }
+  }
+  st.deadline.cancel();
   connections_opened_.fetch_add(1);
   co_return absl::OkStatus();
+}
+
+asio::awaitable<absl::Status> HttpClient::Impl::Handshake(StreamState& st, const HttpUrl& url,
+                                                         const std::string& where) {
+  ssl::stream<tcp::socket&>& tls = st.connection->StartTls();
+  SSL* handle = tls.native_handle();
+  boost::system::error_code ec;
+  asio::ip::make_address(url.host, ec);
+  const bool is_address = !ec;
+  if (!is_address) SSL_set_tlsext_host_name(handle, url.host.c_str());  // SNI: names only
+  if (options_.verify_peer) {
+    // OpenSSL checks the name while verifying the chain, so a mismatch shows in the
+    // verify result like any other certificate problem.
+    X509_VERIFY_PARAM* param = SSL_get0_param(handle);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    const int set = is_address ? X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str())
+                               : X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), 0);
+    if (set != 1) co_return absl::InternalError(fmt::format("cannot check TLS peer name {}", url.host));
+  }
+  ec = {};
+  co_await tls.async_handshake(ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec && !st.cancelled && !st.timed_out) co_return absl::OkStatus();
+  std::string detail;
+  if (const long verify = SSL_get_verify_result(handle); verify != X509_V_OK) {
+    detail = fmt::format(" ({})", X509_verify_cert_error_string(verify));
+  }
+  co_return st.Failure(fmt::format("TLS handshake with {} timed out", where),
+                       fmt::format("TLS handshake with {} failed: {}{}", where, ec.message(), detail));
 }
 
 asio::awaitable<void> HttpClient::Impl::Run(std::shared_ptr<StreamState> st) {
@@ -251,15 +403,16 @@ asio::awaitable<void> HttpClient::Impl::Run(std::shared_ptr<StreamState> st) {
     st->Done(absl::InvalidArgumentError(fmt::format("bad URL '{}': {}", st->request.url, url_error)));
     co_return;
   }
-  if (url->scheme != "http") {
-    st->Done(absl::UnimplementedError("https:// is not supported by this client yet"));
+  if (url->scheme == "https" && !tls_context_.ok()) {
+    st->Done(tls_context_.status());
     co_return;
   }
-  const std::string key = fmt::format("{}:{}", url->host, url->port);
+  const std::string where = fmt::format("{}:{}", url->host, url->port);  // for messages
+  const std::string key = fmt::format("{}://{}", url->scheme, where);    // for the pool
   const auto timeout = st->request.timeout.value_or(options_.request_timeout);
   const std::string_view method = HttpMethodName(st->request.method);
-  std::string head = SerializeRequestHead(method, url->target, key, st->request.headers,
-                                          st->request.body.size());
+  std::string head = SerializeRequestHead(method, url->target, HostHeader(*url),
+                                          st->request.headers, st->request.body.size());
   if (st->total_deadline) ArmDeadline(*st, timeout);
 
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -268,8 +421,8 @@ asio::awaitable<void> HttpClient::Impl::Run(std::shared_ptr<StreamState> st) {
       co_return;
     }
     boost::system::error_code ec;
-    st->socket = TakePooled(key);
-    const bool reused = st->socket != nullptr;
+    st->connection = TakePooled(key);
+    const bool reused = st->connection != nullptr;
     if (!reused) {
       absl::Status connected = co_await Connect(*st, *url);
       if (!connected.ok()) {
@@ -281,7 +434,7 @@ asio::awaitable<void> HttpClient::Impl::Run(std::shared_ptr<StreamState> st) {
 
     if (!st->total_deadline) ArmDeadline(*st, timeout);
     std::array<asio::const_buffer, 2> buffers = {asio::buffer(head), asio::buffer(st->request.body)};
-    co_await asio::async_write(*st->socket, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    co_await asio::async_write(*st->connection, buffers, asio::redirect_error(asio::use_awaitable, ec));
 
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::buffer_body> parser;
@@ -290,24 +443,20 @@ asio::awaitable<void> HttpClient::Impl::Run(std::shared_ptr<StreamState> st) {
     if (st->request.method == HttpMethod::kHead) parser.skip(true);
     if (!ec) {
       if (!st->total_deadline) ArmDeadline(*st, timeout);
-      co_await bhttp::async_read_header(*st->socket, buffer, parser,
+      co_await bhttp::async_read_header(*st->connection, buffer, parser,
                                         asio::redirect_error(asio::use_awaitable, ec));
     }
     if (ec) {
       // A pooled connection the server closed meanwhile: try once on a fresh one.
       bool stale = reused && !st->cancelled && !st->timed_out &&
                    (ec == asio::error::eof || ec == bhttp::error::end_of_stream ||
-                    ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
+                    ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+                    ec == ssl::error::stream_truncated);
       st->CloseSocket();
       if (stale) continue;
       st->deadline.cancel();
-      if (st->cancelled) {
-        st->Done(absl::CancelledError("request cancelled"));
-      } else if (st->timed_out) {
-        st->Done(absl::DeadlineExceededError(fmt::format("request to {} timed out", key)));
-      } else {
-        st->Done(absl::UnavailableError(fmt::format("request to {} failed: {}", key, ec.message())));
-      }
+      st->Done(st->Failure(fmt::format("request to {} timed out", where),
+                           fmt::format("request to {} failed: {}", where, ec.message())));
       co_return;
     }
 
@@ -329,9 +478,12 @@ asio::awaitable<void> HttpClient::Impl::Run(std::shared_ptr<StreamState> st) {
       if (!st->total_deadline) ArmDeadline(*st, timeout);
       // read_some, not read: deliver each piece as it arrives (SSE events must not wait
       // for the buffer to fill).
-      co_await bhttp::async_read_some(*st->socket, buffer, parser,
+      co_await bhttp::async_read_some(*st->connection, buffer, parser,
                                       asio::redirect_error(asio::use_awaitable, ec));
       if (ec == bhttp::error::need_buffer) ec = {};
+      // A TLS peer that closes without close_notify (common, e.g. `openssl s_server
+      // -WWW`): the end of a body delimited by the connection's end, else a broken body.
+      if (ec == ssl::error::stream_truncated) parser.put_eof(ec);
       size_t n = sizeof(chunk) - parser.get().body().size;
       if (ec) break;
       if (n > 0 && st->callbacks.on_data &&
@@ -342,30 +494,18 @@ asio::awaitable<void> HttpClient::Impl::Run(std::shared_ptr<StreamState> st) {
     }
     st->deadline.cancel();
     if (ec || stopped) {
-      st->CloseSocket();
-      st->socket.reset();
-      if (stopped) {
-        st->Done(absl::OkStatus());
-      } else if (st->cancelled) {
-        st->Done(absl::CancelledError("request cancelled"));
-      } else if (st->timed_out) {
-        st->Done(absl::DeadlineExceededError(fmt::format("response from {} timed out", key)));
-      } else {
-        st->Done(absl::UnavailableError(
-            fmt::format("response from {} broke off: {}", key, ec.message())));
-      }
+      st->Done(stopped ? absl::OkStatus()
+                       : st->Failure(fmt::format("response from {} timed out", where),
+                                     fmt::format("response from {} broke off: {}", where, ec.message())));
       co_return;
     }
     if (parser.keep_alive() && buffer.size() == 0 && !st->cancelled) {
-      ReturnToPool(key, std::move(st->socket));
-    } else {
-      st->CloseSocket();
-      st->socket.reset();
+      ReturnToPool(key, std::move(st->connection));
     }
     st->Done(absl::OkStatus());
     co_return;
   }
-  st->Done(absl::UnavailableError(fmt::format("request to {} failed: connection closed", key)));
+  st->Done(absl::UnavailableError(fmt::format("request to {} failed: connection closed", where)));
 }
 
 HttpClient::HttpClient(HttpClientOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}

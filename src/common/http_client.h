@@ -1,7 +1,13 @@
 #pragma once
 
 // An HTTP/1.1 client on Boost.Asio coroutines with a keep-alive connection pool and
-// streaming responses (Beast stays in the .cc). Plain http:// only for now.
+// streaming responses (Beast and OpenSSL stay in the .cc), for http:// and https://.
+//
+// https:// verifies the server's certificate chain against the system CA store (OpenSSL's
+// default paths, which honour SSL_CERT_FILE / SSL_CERT_DIR) plus `ca_file`, and the
+// certificate's names against the URL's host (SNI is sent for host names); TLS 1.2 or
+// newer. The client does not follow redirects: a 3xx is returned like any other status
+// (PullFile follows them for downloads).
 //
 // Thread-safe: one client is meant to be shared by a whole process component. Work
 // runs on the client's own I/O threads; callbacks are invoked there and must not block.
@@ -24,15 +30,22 @@ struct HttpClientOptions {
   std::chrono::milliseconds connect_timeout{5'000};
   // Whole exchange for Send(); longest silence between reads for Stream().
   std::chrono::milliseconds request_timeout{60'000};
-  int max_idle_per_host = 32;                 // pooled keep-alive connections per host:port
+  int max_idle_per_host = 32;                 // pooled keep-alive connections per scheme+host:port
   std::chrono::milliseconds idle_ttl{30'000}; // pooled connections older than this are closed
   size_t max_response_bytes = 64u << 20;      // Send() fails beyond this
   int threads = 1;                            // I/O threads
+  // PEM file of extra trusted CA certificates for https:// (private CAs, tests), used on
+  // top of the system store. Empty: the system store only. An unreadable file fails
+  // every https:// request with FailedPrecondition (http:// still works).
+  std::string ca_file;
+  // false skips certificate and host name checks: for code that knowingly talks to a
+  // self-signed peer; never set from configuration.
+  bool verify_peer = true;
 };
 
 struct HttpClientRequest {
   HttpMethod method = HttpMethod::kGet;
-  std::string url;  // "http://127.0.0.1:8080/v1/models"
+  std::string url;  // "http://127.0.0.1:8080/v1/models" or "https://host/path"
   HttpHeaders headers;
   std::string body;
   std::optional<std::chrono::milliseconds> timeout;  // overrides request_timeout
@@ -64,8 +77,9 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   // Sends `request` and waits for the whole response. Any HTTP status is a successful
-  // result; transport failures and timeouts are errors (Unavailable, DeadlineExceeded,
-  // InvalidArgument for a bad URL). REQUIRES: not called from a client callback.
+  // result; transport failures and timeouts are errors (Unavailable, also for a failed
+  // TLS handshake such as an untrusted certificate; DeadlineExceeded; InvalidArgument for
+  // a bad URL). REQUIRES: not called from a client callback.
   [[nodiscard]] absl::StatusOr<HttpResponse> Send(HttpClientRequest request);
 
   // Like Send() but asynchronous: `done` runs on a client I/O thread.

@@ -10,7 +10,9 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/http_client.h"
+#include "common/http_types.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "fmt/format.h"
 
@@ -47,13 +49,55 @@ struct Attempt {
   int http_status = 0;
   int64_t total = -1;    // whole file size, when known
   bool restarted = false;  // the server sent the whole file (200), not the range
+  std::string location;    // a redirect's Location header
 };
 
-Attempt Fetch(common::HttpClient& client, const PullOptions& options, const std::string& part, int64_t have,
-              int64_t* written, const std::function<void()>& on_bytes) {
+bool IsRedirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// `location` resolved against `base` (an absolute http(s) URL): absolute URLs as they are,
+// "//host/path" with base's scheme, "/path" on base's origin, anything else relative to
+// base's directory.
+std::string ResolveLocation(std::string_view base, std::string_view location) {
+  const std::string lower = common::AsciiToLower(location.substr(0, 8));
+  if (lower.starts_with("http://") || lower.starts_with("https://")) return std::string(location);
+  const size_t scheme_end = base.find("://");
+  if (location.starts_with("//")) return fmt::format("{}:{}", base.substr(0, scheme_end), location);
+  const size_t origin_end = std::min(base.find_first_of("/?#", scheme_end + 3), base.size());
+  if (location.starts_with("/")) return fmt::format("{}{}", base.substr(0, origin_end), location);
+  const std::string_view path = base.substr(0, std::min(base.find_first_of("?#", origin_end), base.size()));
+  const size_t slash = path.rfind('/');
+  const std::string_view directory = slash >= origin_end && slash != std::string_view::npos
+                                         ? path.substr(0, slash + 1)
+                                         : std::string_view();
+  return directory.empty() ? fmt::format("{}/{}", path, location) : fmt::format("{}{}", directory, location);
+}
+
+// Where a redirect from `from` leads, or why it is not followed.
+absl::StatusOr<std::string> NextHop(const std::string& from, const std::string& location, int hops) {
+  if (hops > kMaxPullRedirects) {
+    return absl::FailedPreconditionError(fmt::format("too many redirects (more than {}) at {}", kMaxPullRedirects, from));
+  }
+  if (location.empty()) return absl::FailedPreconditionError(fmt::format("{} redirected without a Location", from));
+  std::string next = ResolveLocation(from, location);
+  std::string url_error;
+  const std::optional<common::HttpUrl> parsed = common::ParseHttpUrl(next, &url_error);
+  if (!parsed) {
+    return absl::FailedPreconditionError(fmt::format("{} redirected to '{}': {}", from, next, url_error));
+  }
+  if (from.starts_with("https://") && parsed->scheme == "http") {
+    return absl::FailedPreconditionError(
+        fmt::format("refusing the redirect from {} to {}: it downgrades https to http", from, next));
+  }
+  return next;
+}
+
+Attempt Fetch(common::HttpClient& client, const std::string& url, const PullOptions& options, const std::string& part,
+              int64_t have, int64_t* written, const std::function<void()>& on_bytes) {
   Attempt attempt;
   common::HttpClientRequest request;
-  request.url = options.url;
+  request.url = url;
   if (have > 0) request.headers.Set("Range", fmt::format("bytes={}-", have));
   absl::Mutex mu;
   bool done = false;
@@ -63,6 +107,7 @@ Attempt Fetch(common::HttpClient& client, const PullOptions& options, const std:
       {.on_head =
            [&](int status, const common::HttpHeaders& headers) {
              attempt.http_status = status;
+             if (IsRedirect(status)) attempt.location = std::string(headers.Get("Location").value_or(""));
              const std::optional<std::string_view> length = headers.Get("Content-Length");
              if (status == 206 && have > 0) {
                const auto range = headers.Get("Content-Range");
@@ -121,14 +166,14 @@ absl::Status HttpError(int status, const std::string& url) {
 }  // namespace
 
 absl::StatusOr<PullResult> PullFile(const PullOptions& options) {
-  if (!options.url.starts_with("http://")) {
-    return absl::InvalidArgumentError(fmt::format(
-        "cannot download '{}': only http:// URLs are supported so far (the HTTP client has no TLS yet)",
-        options.url));
+  if (!options.url.starts_with("http://") && !options.url.starts_with("https://")) {
+    return absl::InvalidArgumentError(
+        fmt::format("cannot download '{}': only http:// and https:// URLs are supported", options.url));
   }
   if (options.dest.empty()) return absl::InvalidArgumentError("no destination path");
   const std::string part = options.dest + ".part";
-  common::HttpClient client({.request_timeout = options.stall_timeout, .max_idle_per_host = 1});
+  common::HttpClient client(
+      {.request_timeout = options.stall_timeout, .max_idle_per_host = 1, .ca_file = options.ca_file});
   PullResult result;
   result.path = options.dest;
   int64_t total = -1;
@@ -136,9 +181,11 @@ absl::StatusOr<PullResult> PullFile(const PullOptions& options) {
   auto backoff = options.initial_backoff;
   Clock::time_point last_report{};
   int64_t have = FileSize(part);
+  std::string url = options.url;  // this try's current hop
+  int redirects = 0;
   while (true) {
     if (options.cancel && options.cancel->load()) return absl::CancelledError("pull cancelled");
-    if (have > 0) ++result.resumed;
+    if (have > 0 && redirects == 0) ++result.resumed;
     int64_t written = have;
     auto report = [&] {
       if (!options.progress) return;
@@ -147,7 +194,13 @@ absl::StatusOr<PullResult> PullFile(const PullOptions& options) {
       last_report = now;
       options.progress(written, total);
     };
-    const Attempt attempt = Fetch(client, options, part, have, &written, report);
+    const Attempt attempt = Fetch(client, url, options, part, have, &written, report);
+    if (IsRedirect(attempt.http_status)) {
+      TP_ASSIGN_OR_RETURN(url, NextHop(url, attempt.location, ++redirects));
+      continue;
+    }
+    url = options.url;
+    redirects = 0;
     if (attempt.total >= 0) total = attempt.total;
     if (attempt.http_status == 416 && have > 0) {  // the range starts at or past the end
       std::filesystem::remove(part);

@@ -1,7 +1,7 @@
 #pragma once
 
-// Downloads a model file over HTTP with resume and integrity checking, for the model
-// repository's `pull`.
+// Downloads a model file over HTTP or HTTPS with resume and integrity checking, for the
+// model repository's `pull`.
 //
 // The file grows in DEST.part; a dropped connection or a server error is retried with
 // `Range: bytes=N-` from what is already on disk (a server that ignores ranges is
@@ -10,6 +10,13 @@
 // given; a mismatch deletes the partial file and is DataLoss) and renamed to DEST, so
 // DEST only ever holds a whole, verified file. A later pull of the same URL into the same
 // DEST continues an interrupted one.
+//
+// Redirects (301, 302, 303, 307, 308) are followed here, not in the HTTP client: up to
+// `kMaxPullRedirects` hops per try, relative Locations resolved against the URL that
+// answered, the Range header sent again to the new location, and a redirect from https://
+// to http:// refused. Every try starts again at `url` (Hugging Face redirects to
+// short-lived signed CDN URLs). https:// certificates are checked against the system CA
+// store plus `ca_file`.
 
 #include <atomic>
 #include <chrono>
@@ -22,9 +29,13 @@
 
 namespace triplane::control {
 
+// Redirects followed within one try before the pull fails.
+inline constexpr int kMaxPullRedirects = 5;
+
 struct PullOptions {
-  std::string url;            // http:// (https:// and hf:// see ResolveModelUrl)
+  std::string url;            // http:// or https:// (for hf:// see ResolveModelUrl)
   std::string dest;           // final path; DEST.part while downloading
+  std::string ca_file;        // extra trusted CA certificates (PEM) for https://; empty = system store
   std::string expected_sha256;  // lowercase or uppercase hex; empty = not checked
   // Bytes on disk so far and the total when the server said (-1 if unknown). Called
   // from the downloading thread, at most every `progress_interval`, and at the end.
@@ -44,8 +55,11 @@ struct PullResult {
 };
 
 // InvalidArgument for a URL this cannot fetch; NotFound / PermissionDenied /
-// FailedPrecondition for a 404 / 401-403 / other 4xx answer (not retried); Unavailable
-// when the retries ran out; DataLoss on a checksum mismatch; Cancelled.
+// FailedPrecondition for a 404 / 401-403 / other 4xx answer (not retried);
+// FailedPrecondition for a redirect without Location, to a non-http(s) URL, from https://
+// to http://, or beyond kMaxPullRedirects hops; Unavailable when the retries ran out
+// (an untrusted certificate too, with the TLS error); DataLoss on a checksum mismatch;
+// Cancelled.
 [[nodiscard]] absl::StatusOr<PullResult> PullFile(const PullOptions& options);
 
 // Maps a model reference to a download URL: `hf://ORG/REPO/PATH/FILE.gguf[@REVISION]`

@@ -30,9 +30,6 @@ namespace {
 // Finished jobs kept for GetPull/ListPulls; older ones are forgotten.
 constexpr size_t kMaxFinishedPulls = 100;
 
-constexpr std::string_view kHttpsUnsupported =
-    "https downloads are not supported yet; download the file and use `triplane models add`";
-
 bool IsFinished(PullState state) {
   return state == PullState::kSucceeded || state == PullState::kFailed ||
          state == PullState::kCancelled;
@@ -459,14 +456,13 @@ class ModelRepository::Impl {
 
   absl::StatusOr<ModelVersion> Download(JobEntry& entry, const PullRequest& request,
                                         const std::string& url) {
-    if (url.starts_with("https://"))
-      return absl::FailedPreconditionError(std::string(kHttpsUnsupported));
     TP_RETURN_IF_ERROR(EnsureDirs());
     // Named after the URL, so that pulling the same URL again resumes the partial file.
     const std::string dest = fmt::format("{}/{}.gguf", incoming_dir_, common::Sha256Hex(url));
     TP_ASSIGN_OR_RETURN(PullResult pulled,
                         PullFile({.url = url,
                                   .dest = dest,
+                                  .ca_file = options_.ca_file,
                                   .expected_sha256 = request.sha256,
                                   .progress =
                                       [this, &entry](int64_t done, int64_t total) {

@@ -40,6 +40,9 @@ struct RepositoryOptions {
   // Pull URLs are refused when they point here (the control plane's own address),
   // e.g. "127.0.0.1:8080"; empty = no such check.
   std::vector<std::string> refused_hosts;
+  // Extra trusted CA certificates (PEM) for https:// pulls, on top of the system store
+  // (which also honours SSL_CERT_FILE); empty = the system store only.
+  std::string ca_file;
 };
 
 struct AddVersionRequest {

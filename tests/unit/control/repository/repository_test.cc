@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/file_server.h"
+#include "testing/test_pki.h"
 #include "unit/control/repository/repository_test_support.h"
 
 namespace triplane::control {
@@ -41,13 +42,14 @@ class RepositoryTest : public ::testing::Test {
     Open({});
   }
 
-  void Open(std::vector<std::string> refused_hosts, int threads = 2) {
+  void Open(std::vector<std::string> refused_hosts, int threads = 2, std::string ca_file = "") {
     repo_.reset();
     repo_ = std::make_unique<ModelRepository>(
         *store_, RepositoryOptions{.models_dir = models_dir_.string(),
                                    .read_gguf = ReadTinyGguf,
                                    .pull_threads = threads,
-                                   .refused_hosts = std::move(refused_hosts)});
+                                   .refused_hosts = std::move(refused_hosts),
+                                   .ca_file = std::move(ca_file)});
   }
 
   std::string Source(const std::string& name, int elements = 64) {
@@ -235,13 +237,18 @@ TEST_F(RepositoryPullTest, ANonGgufDownloadFailsAndIsRemoved) {
   EXPECT_THAT(FilesIn(models_dir_), IsEmpty());
 }
 
-TEST_F(RepositoryPullTest, HttpsFailsTheJobWithAClearError) {
-  absl::StatusOr<PullJob> started = Pull("hf://org/repo/model.gguf");
+TEST_F(RepositoryPullTest, AnHttpsPullTrustsTheConfiguredCa) {
+  testing::TestCa ca(dir_.path(), "repository");
+  testing::FileServer https(body_, ca.Issue("server", "IP:127.0.0.1"));
+  Open({}, 2, ca.cert_file());
+  const std::string sha = common::Sha256Hex(body_);
+  absl::StatusOr<PullJob> started = Pull(https.url(), sha);
   ASSERT_TRUE(started.ok()) << started.status();
-  EXPECT_EQ(started->resolved_url, "https://huggingface.co/org/repo/resolve/main/model.gguf");
   const PullJob job = WaitForPull(started->id);
-  EXPECT_EQ(job.state, PullState::kFailed);
-  EXPECT_THAT(job.error, HasSubstr("https downloads are not supported yet"));
+  ASSERT_EQ(job.state, PullState::kSucceeded) << job.error;
+  EXPECT_EQ(job.version->sha256, sha);
+  EXPECT_EQ(job.version->source, https.url());
+  EXPECT_EQ(ReadFile(job.version->file_path), body_);
 }
 
 TEST_F(RepositoryPullTest, BadRequestsAreRefusedUpFront) {
