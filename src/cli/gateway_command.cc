@@ -28,6 +28,8 @@ struct GatewayFlags {
   gateway::GatewayOptions gateway;
   std::string admin_key;
   double drain_timeout_s = 30;
+  std::string limits = "memory";
+  bool limits_fail_open = false;
 };
 
 int Fail(const absl::Status& status) {
@@ -60,7 +62,10 @@ int RunGateway(GatewayFlags& flags) {
   std::unique_ptr<common::HttpServer> server;  // destroyed after what forwards requests
   common::HttpClient upstream_client({.threads = 2});
   gateway::Proxy proxy({.client = &upstream_client});
-  gateway::Gateway api({.state = &state, .proxy = &proxy});
+  absl::StatusOr<std::unique_ptr<gateway::LimitCounters>> limits = gateway::MakeLimitCounters(
+      flags.limits, flags.limits_fail_open ? gateway::FailMode::kOpen : gateway::FailMode::kClosed);
+  if (!limits.ok()) return Fail(limits.status());
+  gateway::Gateway api({.state = &state, .proxy = &proxy, .limits = limits->get()});
   api.AddRoutes(router);
   server = std::make_unique<common::HttpServer>(flags.http, std::move(router));
   if (absl::Status status = server->Start(); !status.ok()) return Fail(status);
@@ -86,6 +91,12 @@ Command AddGatewayCommand(CLI::App& root) {
   app->add_option("--control", flags->gateway.control_url, "URL of the control plane to follow")
       ->capture_default_str();
   app->add_option("--admin-key", flags->admin_key, "Admin key for the control plane's state feed");
+  app->add_option("--limits", flags->limits,
+                  "Where rate-limit counters live: memory (this process) or redis://HOST:PORT "
+                  "(shared by gateways)")
+      ->capture_default_str();
+  app->add_flag("--limits-fail-open", flags->limits_fail_open,
+                "When Redis is down, allow requests uncounted (default: refuse with 503)");
   app->add_option("--drain-timeout", flags->drain_timeout_s,
                   "Seconds to let in-flight requests finish on SIGTERM/SIGINT")
       ->check(CLI::NonNegativeNumber)

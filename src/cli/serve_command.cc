@@ -46,6 +46,8 @@ struct PlaneFlags {
   int64_t local_memory = 0;
   int32_t engine_threads = 1;
   bool demo = true;
+  std::string limits = "memory";
+  bool limits_fail_open = false;
 };
 
 void AddPlaneFlags(CLI::App& app, PlaneFlags& flags) {
@@ -206,7 +208,14 @@ int RunPlanes(const PlaneFlags& flags, bool with_public_api) {
   (*plane)->gateway_feed().Subscribe(
       [&state](std::shared_ptr<const nlohmann::json> snapshot) { state.Apply(*snapshot); });
   gateway::Proxy proxy({.client = &upstream_client});
-  gateway::Gateway gateway({.state = &state, .proxy = &proxy});
+  absl::StatusOr<std::unique_ptr<gateway::LimitCounters>> limits = gateway::MakeLimitCounters(
+      flags.limits, flags.limits_fail_open ? gateway::FailMode::kOpen : gateway::FailMode::kClosed);
+  if (!limits.ok()) {
+    std::fprintf(stderr, "triplane %s: --limits: %s\n", name, std::string(limits.status().message()).c_str());
+    (*plane)->Shutdown(true);
+    return 1;
+  }
+  gateway::Gateway gateway({.state = &state, .proxy = &proxy, .limits = limits->get()});
   if (with_public_api) gateway.AddRoutes(router);
 
   server = std::make_unique<common::HttpServer>(flags.http, std::move(router));
@@ -244,6 +253,12 @@ Command AddServeCommand(CLI::App& root) {
       "Run Triplane on one machine: the OpenAI API (/v1), the admin API (/admin/v1) and "
       "metrics on one port, engines as child processes");
   AddPlaneFlags(*app, *flags);
+  app->add_option("--limits", flags->limits,
+                  "Where rate-limit counters live: memory (this process) or redis://HOST:PORT "
+                  "(shared by gateways)")
+      ->capture_default_str();
+  app->add_flag("--limits-fail-open", flags->limits_fail_open,
+                "When Redis is down, allow requests uncounted (default: refuse with 503)");
   app->add_flag("--demo,!--no-demo", flags->demo,
                 "On first start, register and deploy the random-weight demo model 'demo'")
       ->capture_default_str();

@@ -9,6 +9,7 @@
 #include "common/sha256.h"
 #include "common/strings.h"
 #include "fmt/format.h"
+#include "spdlog/spdlog.h"
 
 namespace triplane::gateway {
 namespace {
@@ -54,7 +55,99 @@ bool MayUse(const KeyInfo& key, const std::string& model) {
   return key.admin || key.allowed_models.empty() || key.allowed_models.contains(model);
 }
 
+LimitPolicy PolicyFrom(const nlohmann::json& json) {
+  LimitPolicy policy;
+  if (!json.is_object()) return policy;
+  auto read = [&](const char* name) {
+    const auto it = json.find(name);
+    return it != json.end() && it->is_number_integer() ? std::max<int64_t>(0, it->get<int64_t>()) : 0;
+  };
+  policy.requests_per_minute = read("requests_per_minute");
+  policy.tokens_per_minute = read("tokens_per_minute");
+  policy.tokens_per_day = read("tokens_per_day");
+  policy.tokens_per_month = read("tokens_per_month");
+  return policy;
+}
+
+bool Unlimited(const LimitPolicy& p) {
+  return p.requests_per_minute == 0 && p.tokens_per_minute == 0 && p.tokens_per_day == 0 &&
+         p.tokens_per_month == 0;
+}
+
+// Bytes of every string inside `value` (message contents, prompt strings or lists).
+int64_t TextBytes(const nlohmann::json& value) {
+  if (value.is_string()) return static_cast<int64_t>(value.get_ref<const std::string&>().size());
+  int64_t total = 0;
+  if (value.is_array() || value.is_object()) {
+    for (const nlohmann::json& item : value) total += TextBytes(item);
+  }
+  if (value.is_number_integer()) total += 1;  // a token id
+  return total;
+}
+
+// 429 (or 503 / 400) for a refused reservation, with Retry-After and x-ratelimit-*.
+common::HttpResponse Refusal(const LimitDecision& decision) {
+  common::HttpResponse response = common::OpenAiErrorResponse(
+      decision.retryable ? 429 : 400, decision.reason,
+      decision.retryable ? "rate_limit_exceeded" : "request_too_large");
+  if (decision.retryable) {
+    const int64_t seconds = std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(decision.retry_after, absl::Seconds(1))));
+    response.headers.Set("retry-after", std::to_string(seconds));
+  }
+  return response;
+}
+
+void AddQuotaHeaders(const LimitDecision& decision, common::HttpHeaders& headers) {
+  auto add = [&](const std::optional<MinuteQuota>& quota, std::string_view what) {
+    if (!quota) return;
+    headers.Set(fmt::format("x-ratelimit-limit-{}", what), std::to_string(quota->limit));
+    headers.Set(fmt::format("x-ratelimit-remaining-{}", what), std::to_string(quota->remaining));
+    headers.Set(fmt::format("x-ratelimit-reset-{}", what),
+                fmt::format("{}s", absl::ToInt64Seconds(absl::Ceil(quota->reset, absl::Seconds(1)))));
+  };
+  add(decision.requests, "requests");
+  add(decision.tokens, "tokens");
+}
+
 }  // namespace
+
+std::vector<LimitSubject> LimitsFor(const GatewaySnapshot& snapshot, const KeyInfo& key) {
+  std::vector<LimitSubject> subjects;
+  const nlohmann::json& own = snapshot.Config("limits.key." + key.id);
+  LimitPolicy key_policy = PolicyFrom(own.is_null() ? snapshot.Config("limits.default") : own);
+  if (!Unlimited(key_policy)) subjects.push_back({.scope = "key:" + key.id, .policy = key_policy});
+  if (!key.team.empty()) {
+    LimitPolicy team_policy = PolicyFrom(snapshot.Config("limits.team." + key.team));
+    if (!Unlimited(team_policy)) subjects.push_back({.scope = "team:" + key.team, .policy = team_policy});
+  }
+  return subjects;
+}
+
+int64_t TokenUpperBound(nlohmann::json& body, bool chat, int64_t default_max_tokens) {
+  int64_t prompt = 0;
+  if (chat) {
+    const nlohmann::json& messages = body.value("messages", nlohmann::json::array());
+    prompt = TextBytes(messages) + 16 * static_cast<int64_t>(messages.size()) + 16;
+  } else {
+    prompt = TextBytes(body.value("prompt", nlohmann::json())) + TextBytes(body.value("input", nlohmann::json()));
+  }
+  int64_t completion = 0;
+  bool given = false;
+  for (const char* name : {"max_completion_tokens", "max_tokens"}) {
+    const auto it = body.find(name);
+    if (it != body.end() && it->is_number_integer()) {
+      completion = std::max<int64_t>(0, it->get<int64_t>());
+      given = true;
+      break;
+    }
+  }
+  if (!given && default_max_tokens > 0) {
+    completion = default_max_tokens;
+    body["max_tokens"] = default_max_tokens;
+  }
+  const int64_t n = std::max<int64_t>(1, body.value("n", int64_t{1}));
+  return prompt + completion * n;
+}
 
 int64_t CostMicros(const nlohmann::json& price, int64_t prompt, int64_t completion) {
   if (!price.is_object()) return 0;
@@ -131,6 +224,35 @@ void Gateway::Handle(std::shared_ptr<common::Responder> responder, std::string e
         403, fmt::format("this API key may not use model '{}'", model), "model_not_allowed", "model"));
     return;
   }
+  // Limits: reserve an upper bound of the tokens now, settle with the real usage after.
+  std::shared_ptr<Reservation> reservation;
+  common::HttpHeaders quota_headers;
+  if (options_.limits != nullptr) {
+    std::vector<LimitSubject> subjects = LimitsFor(*snapshot, **key);
+    if (!subjects.empty()) {
+      const int64_t default_max = snapshot->Config("limits.default_max_tokens").is_number_integer()
+                                      ? snapshot->Config("limits.default_max_tokens").get<int64_t>()
+                                      : 4096;
+      const int64_t tokens = endpoint == "embeddings"
+                                 ? TokenUpperBound(body, false, 0)
+                                 : TokenUpperBound(body, endpoint == "chat.completions", default_max);
+      reservation = std::make_shared<Reservation>();
+      absl::StatusOr<LimitDecision> decision =
+          options_.limits->Reserve(subjects, tokens, absl::Now(), reservation.get());
+      if (!decision.ok()) {
+        responder->Send(common::OpenAiErrorResponse(
+            503, fmt::format("limits cannot be checked right now: {}", std::string(decision.status().message()))));
+        return;
+      }
+      if (!decision->allowed) {
+        common::HttpResponse refusal = Refusal(*decision);
+        AddQuotaHeaders(*decision, refusal.headers);
+        responder->Send(std::move(refusal));
+        return;
+      }
+      AddQuotaHeaders(*decision, quota_headers);
+    }
+  }
   UsageEvent usage{.request_id = request.request_id,
                    .time = absl::Now(),
                    .key_id = (*key)->id,
@@ -144,7 +266,20 @@ void Gateway::Handle(std::shared_ptr<common::Responder> responder, std::string e
       {.model = model,
        .body = std::move(body),
        .upstreams = route->second,
-       .on_complete = [usage = std::move(usage), price, sink](const ForwardResult& result) mutable {
+       .extra_headers = std::move(quota_headers),
+       .on_complete = [usage = std::move(usage), price, sink, reservation,
+                       limits = options_.limits](const ForwardResult& result) mutable {
+         if (reservation != nullptr) {
+           // Without a usage report, a request that reached an engine keeps its whole
+           // reservation (it may have generated); one that did not is refunded.
+           const int64_t used = result.usage_seen ? result.prompt_tokens + result.completion_tokens
+                                : result.instance.empty() ? 0
+                                                          : reservation->tokens;
+           if (absl::Status settled = limits->Settle(*reservation, used); !settled.ok()) {
+             spdlog::warn("limits: cannot settle request {}: {}", usage.request_id,
+                          std::string(settled.message()));
+           }
+         }
          usage.result = result;
          usage.instance = result.instance;
          usage.cost_micros = CostMicros(price, result.prompt_tokens, result.completion_tokens);

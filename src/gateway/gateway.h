@@ -16,6 +16,7 @@
 
 #include "common/http_router.h"
 #include "gateway/gateway_state.h"
+#include "gateway/limits/limit_counters.h"
 #include "gateway/proxy.h"
 
 namespace triplane::gateway {
@@ -38,6 +39,8 @@ struct GatewayServices {
   Proxy* proxy = nullptr;         // required
   // Receives every finished request (must not block: queue it).
   std::function<void(UsageEvent)> usage;
+  // Enforces the config's limits (see LimitsFor); null: no limits.
+  LimitCounters* limits = nullptr;
 };
 
 class Gateway {
@@ -54,6 +57,18 @@ class Gateway {
 
   GatewayServices options_;
 };
+
+// The limits a key is held to, from the config: `limits.key.<id>`, else `limits.default`,
+// for the key; `limits.team.<name>` for its team. Each is an object with any of
+// requests_per_minute, tokens_per_minute, tokens_per_day, tokens_per_month (0 or absent:
+// unlimited). Subjects without any limit are left out.
+std::vector<LimitSubject> LimitsFor(const GatewaySnapshot& snapshot, const KeyInfo& key);
+
+// An upper bound of the tokens a request can use: its text's bytes (a token is at least
+// one byte) plus 16 per message for the chat template, plus max_tokens (or
+// max_completion_tokens); `default_max_tokens` when it gives none (the gateway then puts
+// that max_tokens in the forwarded body, so that the bound holds).
+int64_t TokenUpperBound(nlohmann::json& body, bool chat, int64_t default_max_tokens);
 
 // cost_micros of `prompt` and `completion` tokens under `price` ({"prompt_per_million",
 // "completion_per_million"}, in currency units per million tokens); 0 when unpriced.

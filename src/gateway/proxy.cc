@@ -80,6 +80,7 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
     e->model = std::move(request.model);
     e->upstreams = std::move(request.upstreams);
     e->on_complete = std::move(request.on_complete);
+    e->extra_headers = std::move(request.extra_headers);
     e->started = Clock::now();
     nlohmann::json& body = request.body;
     e->result.stream = body.value("stream", false);
@@ -128,6 +129,7 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
     std::string body;  // what goes upstream
     std::vector<Upstream> upstreams;
     std::function<void(const ForwardResult&)> on_complete;
+    common::HttpHeaders extra_headers;
     bool strip_usage = false;
     std::set<std::string> tried;
     int attempts = 0;
@@ -270,6 +272,7 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
         if (auto value = headers.Get(name)) relayed.Set(name, *value);
       }
       relayed.Set("x-triplane-instance", upstream_id);
+      for (const auto& [name, value] : e->extra_headers.fields()) relayed.Set(name, value);
       e->event_stream = headers.Get("content-type").value_or("").starts_with("text/event-stream");
       e->head_sent = true;
       e->result.instance = upstream_id;

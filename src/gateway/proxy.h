@@ -57,6 +57,7 @@ struct ForwardRequest {
   std::string model;
   nlohmann::json body;  // as the client sent it; the proxy adds stream_options.include_usage
   std::vector<Upstream> upstreams;  // the model's ready instances, best first or any order
+  common::HttpHeaders extra_headers;  // added to the answer's head (e.g. x-ratelimit-*)
   // Called once when the exchange is over, on a client I/O thread; must not block.
   std::function<void(const ForwardResult&)> on_complete;
 };

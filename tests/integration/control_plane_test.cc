@@ -434,6 +434,34 @@ TEST_F(ControlPlaneTest, GatewayChecksKeysAndModelsAndHidesUsageNobodyAskedFor) 
   EXPECT_EQ(status, 401);
 }
 
+TEST_F(ControlPlaneTest, LimitsFromTheConfigAnswer429WithRetryAfter) {
+  ASSERT_NO_FATAL_FAILURE(StartServe());
+  ChatUntilAnswered("demo");
+  json user = CliJson({"keys", "create", "limited"});
+  const std::string key = user["key"];
+  ASSERT_EQ(Cli({"config", "set", "limits.key." + user["id"].get<std::string>(),
+                 "{\"requests_per_minute\": 2, \"tokens_per_minute\": 100000}"}).code, 0);
+  const json body = {{"model", "demo"}, {"prompt", "a"}, {"max_tokens", 2}};
+  common::HttpResponse first = Post("/v1/completions", body, key);
+  EXPECT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.headers.Get("x-ratelimit-limit-requests").value_or(""), "2");
+  EXPECT_EQ(first.headers.Get("x-ratelimit-remaining-requests").value_or(""), "1");
+  EXPECT_EQ(Post("/v1/completions", body, key).status, 200);
+  common::HttpResponse third = Post("/v1/completions", body, key);
+  EXPECT_EQ(third.status, 429) << third.body;
+  EXPECT_THAT(third.body, HasSubstr("requests_per_minute"));
+  const int retry_after = std::stoi(std::string(third.headers.Get("retry-after").value_or("0")));
+  EXPECT_GE(retry_after, 1);
+  EXPECT_LE(retry_after, 60);
+  // Other keys are not affected; a request larger than a limit is a 400, not a 429.
+  EXPECT_EQ(Post("/v1/completions", body).status, 200);
+  ASSERT_EQ(Cli({"config", "set", "limits.default", "{\"tokens_per_minute\": 10}"}).code, 0);
+  json small = CliJson({"keys", "create", "small"});
+  common::HttpResponse big = Post("/v1/completions", {{"model", "demo"}, {"prompt", "a"}, {"max_tokens", 50}}, small["key"]);
+  EXPECT_EQ(big.status, 400) << big.body;
+  EXPECT_THAT(big.body, HasSubstr("tokens_per_minute"));
+}
+
 TEST_F(ControlPlaneTest, ASplitGatewayFollowsTheControlPlane) {
   ASSERT_NO_FATAL_FAILURE(StartServe());
   ChatUntilAnswered("demo");
