@@ -131,9 +131,45 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_by_target ON audit_log (target, id);
 )sql";
 
+// Version 2: the usage ledger (issue 6). Ids come from usage_head, taken under its row
+// lock, rather than from an auto-increment (which differs between SQLite and PostgreSQL
+// and, on PostgreSQL, hands out ids that commit out of order).
+constexpr std::string_view kUsageLedger = R"sql(
+CREATE TABLE usage_head (
+  id BIGINT PRIMARY KEY CHECK (id = 1),
+  last_id BIGINT NOT NULL
+);
+INSERT INTO usage_head (id, last_id) VALUES (1, 0);
+CREATE TABLE usage_ledger (
+  id BIGINT PRIMARY KEY,
+  request_id TEXT NOT NULL UNIQUE,
+  time_us BIGINT NOT NULL,
+  key_id TEXT NOT NULL DEFAULT '',
+  team TEXT NOT NULL DEFAULT '',
+  model TEXT NOT NULL DEFAULT '',
+  version TEXT NOT NULL DEFAULT '',
+  deployment TEXT NOT NULL DEFAULT '',
+  instance TEXT NOT NULL DEFAULT '',
+  endpoint TEXT NOT NULL DEFAULT '',
+  status BIGINT NOT NULL,
+  stream BIGINT NOT NULL DEFAULT 0,
+  prompt_tokens BIGINT NOT NULL CHECK (prompt_tokens >= 0),
+  completion_tokens BIGINT NOT NULL CHECK (completion_tokens >= 0),
+  cached_tokens BIGINT NOT NULL CHECK (cached_tokens >= 0),
+  latency_us BIGINT NOT NULL CHECK (latency_us >= 0),
+  ttft_us BIGINT NOT NULL CHECK (ttft_us >= 0),
+  cost_micros BIGINT NOT NULL CHECK (cost_micros >= 0),
+  error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX usage_by_time ON usage_ledger (time_us);
+CREATE INDEX usage_by_key ON usage_ledger (key_id, time_us);
+CREATE INDEX usage_by_team ON usage_ledger (team, time_us);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema: models, deployments, instances, teams, keys, config, audit",
      kInitialSchema},
+    {2, "usage ledger", kUsageLedger},
 };
 
 // Any constant: the key of the PostgreSQL advisory lock that serialises migrations.

@@ -64,6 +64,11 @@ class SqlStore final : public Store {
   absl::StatusOr<std::vector<ApiKey>> ListApiKeys() override;
   absl::StatusOr<ApiKey> RevokeApiKey(std::string_view id, const WriteOptions& options) override;
 
+  absl::StatusOr<int64_t> AppendUsage(std::span<const UsageRecord> records) override;
+  absl::StatusOr<std::vector<UsageRecord>> ListUsage(const UsageQuery& query) override;
+  absl::StatusOr<std::vector<UsageTotals>> SummarizeUsage(const UsageQuery& query,
+                                                          UsageGroupBy group_by) override;
+
   absl::StatusOr<ConfigEntry> GetConfig(std::string_view key) override;
   absl::StatusOr<ConfigSnapshot> ListConfig(std::string_view prefix) override;
   absl::StatusOr<ConfigEntry> SetConfig(std::string_view key, const nlohmann::json& value,

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -146,9 +147,28 @@ class Store {
   [[nodiscard]] virtual absl::StatusOr<ApiKey> RevokeApiKey(std::string_view id,
                                                             const WriteOptions& options) = 0;
 
-  // ---- Usage ledger (issue 6) ----
-  // One row per request, appended in batches by the gateway, summarised per period. To be
-  // added here with its own migration (table usage_ledger); nothing else depends on it.
+  // ---- Usage ledger: one row per served request (data, not audited) ----
+
+  // Appends `records` in one transaction and returns how many were inserted: a record
+  // whose request_id is already stored (or repeated in the batch) is skipped, so a retried
+  // batch is harmless. Ids are assigned in commit order. InvalidArgument, with nothing
+  // written, when any record has an empty request_id, an infinite time, negative tokens,
+  // cost or latencies. Appends are serialised (one lock per batch); cost: one prepared
+  // INSERT per record, one commit.
+  [[nodiscard]] virtual absl::StatusOr<int64_t> AppendUsage(
+      std::span<const UsageRecord> records) = 0;
+  // Matching records by ascending id, at most query.limit; InvalidArgument for a limit
+  // outside 1..100000 or from > to. Page with
+  // after_id = the last id returned: since ids follow commit order, paging from the last
+  // id seen also picks up every record appended since (an incremental export).
+  [[nodiscard]] virtual absl::StatusOr<std::vector<UsageRecord>> ListUsage(
+      const UsageQuery& query) = 0;
+  // Totals of the matching records (query.limit is ignored), one per group in ascending
+  // order of group; kAll gives exactly one row. E.g. the gateway seeds its monthly token
+  // budgets with SummarizeUsage({.from = month_start}, UsageGroupBy::kKey). InvalidArgument
+  // when from > to. Cost: one aggregate query over the matching rows.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<UsageTotals>> SummarizeUsage(
+      const UsageQuery& query, UsageGroupBy group_by) = 0;
 
   // ---- Config center: JSON values under keys, one global revision ----
 

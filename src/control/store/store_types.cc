@@ -38,6 +38,14 @@ constexpr std::array<std::pair<KeyRole, std::string_view>, 2> kRoleNames = {{
     {KeyRole::kUser, "user"},
 }};
 
+constexpr std::array<std::pair<UsageGroupBy, std::string_view>, 5> kGroupByNames = {{
+    {UsageGroupBy::kAll, "all"},
+    {UsageGroupBy::kKey, "key"},
+    {UsageGroupBy::kTeam, "team"},
+    {UsageGroupBy::kModel, "model"},
+    {UsageGroupBy::kDay, "day"},
+}};
+
 template <typename E, size_t N>
 std::string_view NameOf(E value, const std::array<std::pair<E, std::string_view>, N>& names) {
   for (const auto& [v, name] : names) {
@@ -65,6 +73,7 @@ nlohmann::json OptionalTime(const std::optional<absl::Time>& t) {
 std::string_view ToString(DeploymentPhase phase) { return NameOf(phase, kPhaseNames); }
 std::string_view ToString(InstanceState state) { return NameOf(state, kStateNames); }
 std::string_view ToString(KeyRole role) { return NameOf(role, kRoleNames); }
+std::string_view ToString(UsageGroupBy group_by) { return NameOf(group_by, kGroupByNames); }
 
 absl::StatusOr<DeploymentPhase> ParseDeploymentPhase(std::string_view text) {
   return ParseEnum("deployment phase", text, kPhaseNames);
@@ -74,6 +83,9 @@ absl::StatusOr<InstanceState> ParseInstanceState(std::string_view text) {
 }
 absl::StatusOr<KeyRole> ParseKeyRole(std::string_view text) {
   return ParseEnum("key role", text, kRoleNames);
+}
+absl::StatusOr<UsageGroupBy> ParseUsageGroupBy(std::string_view text) {
+  return ParseEnum("usage grouping", text, kGroupByNames);
 }
 
 absl::Status ValidateName(std::string_view what, std::string_view name) {
@@ -200,6 +212,38 @@ nlohmann::json ToJson(const ApiKey& key) {
           {"expires_at", OptionalTime(key.expires_at)},
           {"revoked_at", OptionalTime(key.revoked_at)},
           {"created_at", TimeText(key.created_at)}};
+}
+
+nlohmann::json ToJson(const UsageRecord& r) {
+  return {{"id", r.id},
+          {"request_id", r.request_id},
+          {"time", TimeText(r.time)},
+          {"key_id", r.key_id},
+          {"team", r.team},
+          {"model", r.model},
+          {"version", r.version},
+          {"deployment", r.deployment},
+          {"instance", r.instance},
+          {"endpoint", r.endpoint},
+          {"status", r.status},
+          {"stream", r.stream},
+          {"prompt_tokens", r.prompt_tokens},
+          {"completion_tokens", r.completion_tokens},
+          {"cached_tokens", r.cached_tokens},
+          {"latency_seconds", r.latency_seconds},
+          {"ttft_seconds", r.ttft_seconds},
+          {"cost_micros", r.cost_micros},
+          {"error", r.error}};
+}
+
+nlohmann::json ToJson(const UsageTotals& t) {
+  return {{"group", t.group},
+          {"requests", t.requests},
+          {"errors", t.errors},
+          {"prompt_tokens", t.prompt_tokens},
+          {"completion_tokens", t.completion_tokens},
+          {"cached_tokens", t.cached_tokens},
+          {"cost_micros", t.cost_micros}};
 }
 
 }  // namespace triplane::control

@@ -1,8 +1,9 @@
 #pragma once
 
 // Records kept by the control plane's store (store.h): the model repository, deployments
-// and their instances, teams and API keys, configuration and the audit log. Plain values;
-// the store assigns creation times, version numbers, generations and revisions.
+// and their instances, teams and API keys, configuration, the usage ledger and the audit
+// log. Plain values; the store assigns creation times, version numbers, generations,
+// revisions and ids.
 
 #include <cstdint>
 #include <optional>
@@ -216,14 +217,76 @@ struct AuditVerification {
   std::string problem;       // empty when ok
 };
 
+// ---- Usage ledger ------------------------------------------------------------------
+
+// One request the gateway served, as billed. The gateway appends these in batches
+// (Store::AppendUsage); billing and budgets read them back (ListUsage, SummarizeUsage).
+struct UsageRecord {
+  int64_t id = 0;          // set by the store: 1, 2, … in commit order (see ListUsage)
+  std::string request_id;  // unique; appending an id already stored is skipped (retries)
+  absl::Time time = absl::InfinitePast();  // when the request finished (gateway's clock)
+  std::string key_id;                      // API key that paid, "" for unauthenticated
+  std::string team;                        // the key's team, "" when none
+  std::string model;                       // as the client asked for it
+  std::string version;                     // the model version that served it
+  std::string deployment;
+  std::string instance;
+  std::string endpoint;  // "chat.completions", "completions" or "embeddings"
+  int32_t status = 200;  // HTTP status the client got
+  bool stream = false;
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t cached_tokens = 0;     // prompt tokens served from the prefix cache
+  double latency_seconds = 0;    // stored at microsecond resolution
+  double ttft_seconds = 0;       // time to first token; microsecond resolution
+  int64_t cost_micros = 0;       // price applied, in millionths of the currency unit
+  std::string error;             // "" on success
+
+  bool operator==(const UsageRecord&) const = default;
+};
+
+// Which rows ListUsage and SummarizeUsage look at: every condition must hold.
+struct UsageQuery {
+  absl::Time from = absl::InfinitePast();  // time in [from, to)
+  absl::Time to = absl::InfiniteFuture();
+  std::string key_id;    // exact match when not empty
+  std::string team;      // exact match when not empty
+  std::string model;     // exact match when not empty
+  int64_t after_id = 0;  // rows with id > after_id (paging)
+  int32_t limit = 1000;  // ListUsage only: 1..100000 rows
+};
+
+enum class UsageGroupBy {
+  kAll,    // one row with group "", zeros when nothing matches
+  kKey,    // group = key_id
+  kTeam,   // group = team ("" for keys without a team)
+  kModel,  // group = model
+  kDay,    // group = UTC date of the record's time, "2026-12-05"
+};
+
+// Sums over a group of usage records.
+struct UsageTotals {
+  std::string group;
+  int64_t requests = 0;
+  int64_t errors = 0;  // records with status >= 400
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t cached_tokens = 0;
+  int64_t cost_micros = 0;
+
+  bool operator==(const UsageTotals&) const = default;
+};
+
 // ---- Names and helpers -------------------------------------------------------------
 
 std::string_view ToString(DeploymentPhase phase);
 std::string_view ToString(InstanceState state);
 std::string_view ToString(KeyRole role);
+std::string_view ToString(UsageGroupBy group_by);  // "all", "key", "team", "model", "day"
 [[nodiscard]] absl::StatusOr<DeploymentPhase> ParseDeploymentPhase(std::string_view text);
 [[nodiscard]] absl::StatusOr<InstanceState> ParseInstanceState(std::string_view text);
 [[nodiscard]] absl::StatusOr<KeyRole> ParseKeyRole(std::string_view text);
+[[nodiscard]] absl::StatusOr<UsageGroupBy> ParseUsageGroupBy(std::string_view text);
 
 // Names of models, versions, deployments, teams, instances and key ids: 1–128 bytes of
 // [A-Za-z0-9._-] and '/', not starting with '.', '-' or '/', no "..", no "//", no ':'
@@ -244,5 +307,8 @@ nlohmann::json ToJson(const Deployment& deployment);
 nlohmann::json ToJson(const Instance& instance);
 nlohmann::json ToJson(const Team& team);
 nlohmann::json ToJson(const ApiKey& key);
+// Latencies in seconds, time as RFC 3339 UTC.
+nlohmann::json ToJson(const UsageRecord& record);
+nlohmann::json ToJson(const UsageTotals& totals);
 
 }  // namespace triplane::control
