@@ -80,8 +80,28 @@ absl::StatusOr<std::string> AdminClient::Key() const {
       file.string()));
 }
 
-absl::StatusOr<nlohmann::json> AdminClient::Call(common::HttpMethod method, const std::string& path,
-                                                 const std::optional<nlohmann::json>& body) const {
+namespace {
+
+common::HttpClient& Client() {
+  static common::HttpClient client({.request_timeout = std::chrono::minutes(5)});
+  return client;
+}
+
+// The answer's error message (an OpenAI-style body), as a status for its HTTP code.
+absl::Status ErrorOf(const common::HttpResponse& response) {
+  const nlohmann::json json = nlohmann::json::parse(response.body, nullptr, false);
+  std::string message = fmt::format("HTTP {}", response.status);
+  if (!json.is_discarded() && json.contains("error") && json["error"].is_object() &&
+      json["error"].value("message", "") != "") {
+    message = json["error"]["message"].get<std::string>();
+  }
+  return StatusForHttp(response.status, message);
+}
+
+}  // namespace
+
+absl::StatusOr<common::HttpResponse> AdminClient::Exchange(common::HttpMethod method, const std::string& path,
+                                                           const std::optional<nlohmann::json>& body) const {
   absl::StatusOr<std::string> key = Key();
   if (!key.ok()) return key.status();
   std::string base = flags_.server;
@@ -92,23 +112,28 @@ absl::StatusOr<nlohmann::json> AdminClient::Call(common::HttpMethod method, cons
     request.headers.Set("content-type", "application/json");
     request.body = body->dump();
   }
-  static common::HttpClient client({.request_timeout = std::chrono::minutes(5)});
-  absl::StatusOr<common::HttpResponse> response = client.Send(std::move(request));
+  absl::StatusOr<common::HttpResponse> response = Client().Send(std::move(request));
   if (!response.ok()) {
     return absl::UnavailableError(
         fmt::format("cannot reach {}: {}", base, std::string(response.status().message())));
   }
+  if (response->status < 200 || response->status >= 300) return ErrorOf(*response);
+  return response;
+}
+
+absl::StatusOr<nlohmann::json> AdminClient::Call(common::HttpMethod method, const std::string& path,
+                                                 const std::optional<nlohmann::json>& body) const {
+  absl::StatusOr<common::HttpResponse> response = Exchange(method, path, body);
+  if (!response.ok()) return response.status();
   nlohmann::json json = nlohmann::json::parse(response->body, nullptr, false);
-  if (response->status >= 200 && response->status < 300) {
-    if (json.is_discarded()) return absl::InternalError("the server answered something not JSON");
-    return json;
-  }
-  std::string message = fmt::format("HTTP {}", response->status);
-  if (!json.is_discarded() && json.contains("error") && json["error"].is_object() &&
-      json["error"].value("message", "") != "") {
-    message = json["error"]["message"].get<std::string>();
-  }
-  return StatusForHttp(response->status, message);
+  if (json.is_discarded()) return absl::InternalError("the server answered something not JSON");
+  return json;
+}
+
+absl::StatusOr<std::string> AdminClient::CallText(const std::string& path) const {
+  absl::StatusOr<common::HttpResponse> response = Exchange(common::HttpMethod::kGet, path, std::nullopt);
+  if (!response.ok()) return response.status();
+  return std::move(response->body);
 }
 
 std::string PathSegment(std::string_view name) { return common::PercentEncode(name); }

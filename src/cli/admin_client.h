@@ -37,11 +37,18 @@ class AdminClient {
       common::HttpMethod method, const std::string& path,
       const std::optional<nlohmann::json>& body = std::nullopt) const;
 
+  // GET `path` and return the body as text (CSV exports); errors as Call's.
+  [[nodiscard]] absl::StatusOr<std::string> CallText(const std::string& path) const;
+
   // The key the calls use: --admin-key, else DATA_DIR/admin.key. FailedPrecondition
   // saying how to get one when there is none.
   [[nodiscard]] absl::StatusOr<std::string> Key() const;
 
  private:
+  [[nodiscard]] absl::StatusOr<common::HttpResponse> Exchange(
+      common::HttpMethod method, const std::string& path,
+      const std::optional<nlohmann::json>& body) const;
+
   AdminFlags flags_;
 };
 

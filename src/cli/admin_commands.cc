@@ -4,6 +4,7 @@
 //   triplane config ls|get|set|rm              the config center
 //   triplane audit ls|verify                   the audit log
 //   triplane keys create|ls|revoke, teams create|ls|rm
+//   triplane usage [--by key|team|model|day] [--csv]   the usage ledger
 // Tables for people, --json for scripts; errors are one line on stderr and exit code 1.
 
 #include <unistd.h>
@@ -551,6 +552,50 @@ Command Teams(CLI::App& root) {
   return ParentCommand(parent, {create_command, list, rm_command});
 }
 
+// ---- usage -------------------------------------------------------------------------
+
+std::string Money(int64_t micros) { return fmt::format("{}.{:06}", micros / 1'000'000, micros % 1'000'000); }
+
+Command Usage(CLI::App& root) {
+  struct Args { std::string by = "key", from, to, key, team, model; bool csv = false; };
+  auto args = std::make_shared<Args>();
+  CLI::App* app = root.add_subcommand("usage", "Tokens, requests and cost from the usage ledger");
+  app->add_option("--by", args->by, "Group by key, team, model, day or all")
+      ->check(CLI::IsMember({"key", "team", "model", "day", "all"}))
+      ->capture_default_str();
+  app->add_option("--from", args->from, "From this time, RFC 3339 (2026-12-01T00:00:00Z)");
+  app->add_option("--to", args->to, "Up to this time (exclusive), RFC 3339");
+  app->add_option("--key", args->key, "Only this key id");
+  app->add_option("--team", args->team, "Only this team");
+  app->add_option("--model", args->model, "Only this model");
+  app->add_flag("--csv", args->csv, "Print CSV (for spreadsheets)");
+  return AdminCommand(app, std::make_shared<AdminFlags>(), [args](AdminClient& c, const AdminFlags& f) -> absl::StatusOr<int> {
+    std::string path = "/admin/v1/usage?group_by=" + args->by;
+    for (auto [name, value] : {std::pair{"from", &args->from}, std::pair{"to", &args->to}, std::pair{"key", &args->key},
+                               std::pair{"team", &args->team}, std::pair{"model", &args->model}}) {
+      if (!value->empty()) path += fmt::format("&{}={}", name, PathSegment(*value));
+    }
+    if (args->csv) {
+      absl::StatusOr<std::string> csv = c.CallText(path + "&format=csv");
+      if (!csv.ok()) return csv.status();
+      std::fputs(csv->c_str(), stdout);
+      return 0;
+    }
+    absl::StatusOr<json> totals = c.Call(HttpMethod::kGet, path);
+    if (!totals.ok()) return totals.status();
+    if (f.json) return PrintJson(*totals);
+    std::vector<std::vector<std::string>> rows;
+    for (const json& t : (*totals)["data"]) {
+      rows.push_back({Cell(t["group"]), Cell(t["requests"]), Cell(t["errors"]), Cell(t["prompt_tokens"]),
+                      Cell(t["completion_tokens"]), Cell(t["cached_tokens"]), Money(t.value("cost_micros", int64_t{0}))});
+    }
+    std::string group = args->by;
+    for (char& ch : group) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    std::fputs(FormatTable({group, "REQUESTS", "ERRORS", "PROMPT", "COMPLETION", "CACHED", "COST"}, rows).c_str(), stdout);
+    return 0;
+  });
+}
+
 }  // namespace
 
 std::vector<Command> AddAdminCommands(CLI::App& root) {
@@ -559,7 +604,7 @@ std::vector<Command> AddAdminCommands(CLI::App& root) {
       models, {ModelsAdd(*models), ModelsPull(*models), ModelsList(*models), ModelsInspect(*models),
                ModelsRemove(*models)});
   return {models_command, Deploy(root), Scale(root), Undeploy(root), Ps(root),
-          Config(root),   Audit(root),  Keys(root),  Teams(root)};
+          Config(root),   Audit(root),  Keys(root),  Teams(root), Usage(root)};
 }
 
 }  // namespace triplane::cli

@@ -24,6 +24,7 @@
 #include "common/process_metrics.h"
 #include "common/signals.h"
 #include "control/control_plane.h"
+#include "control/usage_recorder.h"
 #include "engine/model/random_model.h"
 #include "fmt/format.h"
 #include "gateway/gateway.h"
@@ -159,6 +160,26 @@ absl::Status EnsureDemo(control::ControlPlane& plane, const PlaneFlags& flags) {
       .status();
 }
 
+control::UsageRecord ToUsageRecord(gateway::UsageEvent event) {
+  const gateway::ForwardResult& r = event.result;
+  return {.request_id = std::move(event.request_id),
+          .time = absl::Now(),  // finished now
+          .key_id = std::move(event.key_id),
+          .team = std::move(event.team),
+          .model = std::move(event.model),
+          .instance = std::move(event.instance),
+          .endpoint = std::move(event.endpoint),
+          .status = r.status,
+          .stream = r.stream,
+          .prompt_tokens = r.prompt_tokens,
+          .completion_tokens = r.completion_tokens,
+          .cached_tokens = r.cached_tokens,
+          .latency_seconds = r.latency_seconds,
+          .ttft_seconds = r.ttft_seconds,
+          .cost_micros = event.cost_micros,
+          .error = r.error};
+}
+
 void RegisterBuildInfo(common::MetricsRegistry& registry) {
   common::RegisterProcessMetrics(registry);
   const common::BuildInfo& build = common::GetBuildInfo();
@@ -215,7 +236,14 @@ int RunPlanes(const PlaneFlags& flags, bool with_public_api) {
     (*plane)->Shutdown(true);
     return 1;
   }
-  gateway::Gateway gateway({.state = &state, .proxy = &proxy, .limits = limits->get()});
+  // Usage rows go to the ledger in batches; Stop() below writes what is queued.
+  control::UsageRecorder recorder((*plane)->store());
+  gateway::Gateway gateway({.state = &state,
+                            .proxy = &proxy,
+                            .usage = [&recorder](gateway::UsageEvent event) {
+                              recorder.Record(ToUsageRecord(std::move(event)));
+                            },
+                            .limits = limits->get()});
   if (with_public_api) gateway.AddRoutes(router);
 
   server = std::make_unique<common::HttpServer>(flags.http, std::move(router));
@@ -238,6 +266,7 @@ int RunPlanes(const PlaneFlags& flags, bool with_public_api) {
   const int signal_number = common::WaitForTerminationSignal();
   spdlog::info("signal {} received: draining for up to {}s", signal_number, flags.drain_timeout_s);
   server->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(flags.drain_timeout_s * 1000)));
+  recorder.Stop();
   (*plane)->Shutdown(/*stop_instances=*/true);
   spdlog::info("stopped");
   return 0;

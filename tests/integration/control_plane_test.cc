@@ -432,6 +432,32 @@ TEST_F(ControlPlaneTest, GatewayChecksKeysAndModelsAndHidesUsageNobodyAskedFor) 
     if (status == 200) std::this_thread::sleep_for(20ms);
   }
   EXPECT_EQ(status, 401);
+
+  // Every answered request is in the usage ledger with the tokens the client saw.
+  const std::string alice = user["id"];
+  json row;
+  for (int i = 0; i < 100; ++i) {
+    json totals = CliJson({"usage", "--by", "key", "--key", alice});
+    if (!totals["data"].empty() && totals["data"][0]["requests"] == 3) {
+      row = totals["data"][0];
+      break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_FALSE(row.is_null());
+  EXPECT_EQ(row["completion_tokens"], 9);  // three answers of max_tokens 3
+  EXPECT_GT(row["prompt_tokens"].get<int>(), 0);
+  CliResult csv = Cli({"usage", "--by", "model", "--csv"});
+  EXPECT_EQ(csv.code, 0);
+  EXPECT_THAT(csv.out, ::testing::StartsWith("model,requests,errors,prompt_tokens"));
+  EXPECT_THAT(csv.out, HasSubstr("\ndemo,"));
+
+  // The key's secret is nowhere: not in the log, the database, nor any error body.
+  StopServe(SIGTERM);
+  EXPECT_THAT(ReadFile(serve_log_), ::testing::Not(HasSubstr(key)));
+  for (const char* file : {"triplane.db", "triplane.db-wal"}) {
+    EXPECT_THAT(ReadFile(data_dir_ / file), ::testing::Not(HasSubstr(key))) << file;
+  }
 }
 
 TEST_F(ControlPlaneTest, LimitsFromTheConfigAnswer429WithRetryAfter) {
@@ -541,6 +567,10 @@ TEST_F(ControlPlaneTest, ControlAloneServesTheAdminApiButNotThePublicOne) {
     std::this_thread::sleep_for(20ms);
   }
   health("loud-request");
+  // The access line is written just after the answer: give it a moment.
+  for (int i = 0; i < 200 && ReadFile(serve_log_).find("loud-request") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
   const std::string log = ReadFile(serve_log_);
   EXPECT_THAT(log, HasSubstr("config log.level: ignored: log.level must be one of"));
   EXPECT_THAT(log, ::testing::Not(HasSubstr("quiet-request")));

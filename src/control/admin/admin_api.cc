@@ -81,7 +81,7 @@ class AdminApi::Impl {
                   .on_deployments_changed = options_.on_deployments_changed,
                   .capacity = options_.capacity},
         pool_(std::max(1, options_.worker_threads), "admin-api") {
-    for (auto* area : {&ModelRoutes, &DeploymentRoutes, &AccessRoutes, &ConfigRoutes}) {
+    for (auto* area : {&ModelRoutes, &DeploymentRoutes, &AccessRoutes, &ConfigRoutes, &UsageRoutes}) {
       for (Route& route : (*area)(services_)) routes_.push_back(std::move(route));
     }
   }
@@ -136,6 +136,9 @@ class AdminApi::Impl {
     Result result = handler(call);
     if (!result.ok()) return ErrorResponse(result.status());
     if (request.method != HttpMethod::kGet && options_.on_change) options_.on_change();
+    if (!result->content_type.empty()) {
+      return HttpResponse::Text(result->status, std::move(result->text), result->content_type);
+    }
     return HttpResponse::Json(result->status, result->body);
   }
 

@@ -29,6 +29,9 @@ namespace triplane::control::admin_internal {
 struct Reply {
   int status = 200;
   nlohmann::json body;
+  // When set, the answer is this text with this content type instead of `body` (CSV).
+  std::string text;
+  std::string content_type;
 };
 using Result = absl::StatusOr<Reply>;
 
@@ -60,6 +63,7 @@ std::vector<Route> ModelRoutes(const Services& services);
 std::vector<Route> DeploymentRoutes(const Services& services);
 std::vector<Route> AccessRoutes(const Services& services);
 std::vector<Route> ConfigRoutes(const Services& services);
+std::vector<Route> UsageRoutes(const Services& services);
 
 // GET /admin/v1/config/watch after its parameters are checked: waits until the config
 // revision is above `since` or `timeout` passes, in slices of at most `slice` so that
