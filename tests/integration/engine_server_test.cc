@@ -599,6 +599,14 @@ TEST_F(EngineServerTest, ATinyKvPoolPreemptsAndEveryRequestStillCompletesExactly
     EXPECT_EQ(replies[i].body["choices"][0]["text"], alone[i]) << i;
     EXPECT_EQ(replies[i].body["choices"][0]["finish_reason"], "length");
   }
+  // The four requests above overlap only as much as the machine's timing lets them; four
+  // choices of one request always run together, and need twice the pool.
+  json together = Greedy("Preempt me please, request 0", 100);
+  together["n"] = 4;
+  const Reply four = Call(tiny->url(), HttpMethod::kPost, "/v1/completions", together);
+  ASSERT_EQ(four.status, 200) << four.raw;
+  ASSERT_EQ(four.body["choices"].size(), 4u);
+  for (const json& choice : four.body["choices"]) EXPECT_EQ(choice["text"], alone[0]);
   EXPECT_GT(Metric(tiny->url(), "triplane_num_preemptions_total"), 0);
   EXPECT_EQ(Metric(tiny->url(), "triplane_kv_cache_usage_perc"), 0);
 }
