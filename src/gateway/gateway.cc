@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/http_server.h"
+#include "common/metrics.h"
 #include "common/openai_error.h"
 #include "common/sha256.h"
 #include "common/strings.h"
@@ -109,6 +110,40 @@ void AddQuotaHeaders(const LimitDecision& decision, common::HttpHeaders& headers
   add(decision.tokens, "tokens");
 }
 
+// The gateway's own metrics (docs/api.md); registered once per process.
+struct GatewayMetrics {
+  common::Family<common::Counter>& requests;
+  common::Histogram& admission;
+  common::Family<common::Counter>& rate_limited;
+  common::Counter& upstream_errors;
+  common::Gauge& in_flight;
+
+  static GatewayMetrics& Get() {
+    static GatewayMetrics metrics{
+        common::MetricsRegistry::Default().AddCounter(
+            "triplane_gateway_requests_total", "Public API requests by model and status.",
+            {"model", "status"}),
+        common::MetricsRegistry::Default()
+            .AddHistogram("triplane_gateway_admission_seconds",
+                          "Time the gateway spends on a request before forwarding it: key, "
+                          "model and limits checks (the upstream's time is not included).",
+                          {}, {0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01})
+            .Get(),
+        common::MetricsRegistry::Default().AddCounter(
+            "triplane_gateway_rate_limited_total", "Requests refused by a limit, by limit.",
+            {"limit"}),
+        common::MetricsRegistry::Default()
+            .AddCounter("triplane_gateway_upstream_errors_total",
+                        "Requests that failed at an engine (502/503 after retries, or mid-answer).")
+            .Get(),
+        common::MetricsRegistry::Default()
+            .AddGauge("triplane_gateway_requests_in_flight", "Requests being forwarded now.")
+            .Get(),
+    };
+    return metrics;
+  }
+};
+
 }  // namespace
 
 std::vector<LimitSubject> LimitsFor(const GatewaySnapshot& snapshot, const KeyInfo& key) {
@@ -157,7 +192,7 @@ int64_t CostMicros(const nlohmann::json& price, int64_t prompt, int64_t completi
   return static_cast<int64_t>(std::llround(micros));
 }
 
-Gateway::Gateway(GatewayServices services) : options_(std::move(services)) {}
+Gateway::Gateway(GatewayServices services) : options_(std::move(services)) { GatewayMetrics::Get(); }
 
 void Gateway::AddRoutes(common::HttpRouter& router) {
   for (auto [path, endpoint] : {std::pair{"/v1/chat/completions", "chat.completions"},
@@ -195,32 +230,41 @@ common::HttpResponse Gateway::Models(const common::HttpRequest& request, std::st
 }
 
 void Gateway::Handle(std::shared_ptr<common::Responder> responder, std::string endpoint) {
+  const absl::Time received = absl::Now();
+  GatewayMetrics& metrics = GatewayMetrics::Get();
   std::shared_ptr<const GatewaySnapshot> snapshot = options_.state->Get();
   const common::HttpRequest& request = responder->request();
+  std::string model_label = "-";  // until the body names a model
+  // Answers without forwarding (401, 403, 404, 429, …), counted like forwarded ones.
+  auto refuse = [&](common::HttpResponse response) {
+    metrics.requests.WithLabels({model_label, std::to_string(response.status)}).Inc();
+    responder->Send(std::move(response));
+  };
   absl::StatusOr<const KeyInfo*> key = Authenticate(*snapshot, request);
   if (!key.ok()) {
-    responder->Send(common::OpenAiErrorResponse(key.status()));
+    refuse(common::OpenAiErrorResponse(key.status()));
     return;
   }
   nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
   if (body.is_discarded() || !body.is_object()) {
-    responder->Send(common::OpenAiErrorResponse(400, "the body is not a JSON object"));
+    refuse(common::OpenAiErrorResponse(400, "the body is not a JSON object"));
     return;
   }
   const auto model_field = body.find("model");
   if (model_field == body.end() || !model_field->is_string() || model_field->get_ref<const std::string&>().empty()) {
-    responder->Send(common::OpenAiErrorResponse(400, "'model' is required and must be a string", {}, "model"));
+    refuse(common::OpenAiErrorResponse(400, "'model' is required and must be a string", {}, "model"));
     return;
   }
   const std::string model = model_field->get<std::string>();
   const auto route = snapshot->models.find(model);
   if (route == snapshot->models.end()) {
-    responder->Send(common::OpenAiErrorResponse(404, fmt::format("model '{}' does not exist", model),
+    refuse(common::OpenAiErrorResponse(404, fmt::format("model '{}' does not exist", model),
                                                 "model_not_found", "model"));
     return;
   }
+  model_label = model;  // a deployed model: label values stay few
   if (!MayUse(**key, model)) {
-    responder->Send(common::OpenAiErrorResponse(
+    refuse(common::OpenAiErrorResponse(
         403, fmt::format("this API key may not use model '{}'", model), "model_not_allowed", "model"));
     return;
   }
@@ -240,14 +284,15 @@ void Gateway::Handle(std::shared_ptr<common::Responder> responder, std::string e
       absl::StatusOr<LimitDecision> decision =
           options_.limits->Reserve(subjects, tokens, absl::Now(), reservation.get());
       if (!decision.ok()) {
-        responder->Send(common::OpenAiErrorResponse(
+        refuse(common::OpenAiErrorResponse(
             503, fmt::format("limits cannot be checked right now: {}", std::string(decision.status().message()))));
         return;
       }
       if (!decision->allowed) {
+        metrics.rate_limited.WithLabels({decision->violated.substr(0, decision->violated.find(' '))}).Inc();
         common::HttpResponse refusal = Refusal(*decision);
         AddQuotaHeaders(*decision, refusal.headers);
-        responder->Send(std::move(refusal));
+        refuse(std::move(refusal));
         return;
       }
       AddQuotaHeaders(*decision, quota_headers);
@@ -261,14 +306,22 @@ void Gateway::Handle(std::shared_ptr<common::Responder> responder, std::string e
                    .endpoint = std::move(endpoint)};
   const nlohmann::json price = snapshot->Config("prices." + model);
   auto sink = options_.usage;
+  metrics.in_flight.Inc();
+  metrics.admission.Observe(absl::ToDoubleSeconds(absl::Now() - received));
   options_.proxy->Forward(
       std::move(responder),
       {.model = model,
        .body = std::move(body),
        .upstreams = route->second,
        .extra_headers = std::move(quota_headers),
-       .on_complete = [usage = std::move(usage), price, sink, reservation,
+       .on_complete = [usage = std::move(usage), price, sink, reservation, &metrics,
                        limits = options_.limits](const ForwardResult& result) mutable {
+         metrics.in_flight.Dec();
+         metrics.requests.WithLabels({usage.model, std::to_string(result.status)}).Inc();
+         if (result.status == 502 || (result.status == 503 && !result.error.empty()) ||
+             (!result.error.empty() && !result.instance.empty())) {
+           metrics.upstream_errors.Inc();
+         }
          if (reservation != nullptr) {
            // Without a usage report, a request that reached an engine keeps its whole
            // reservation (it may have generated); one that did not is refunded.

@@ -490,6 +490,12 @@ TEST_F(ControlPlaneTest, LimitsFromTheConfigAnswer429WithRetryAfter) {
   common::HttpResponse big = Post("/v1/completions", {{"model", "demo"}, {"prompt", "a"}, {"max_tokens", 50}}, small["key"]);
   EXPECT_EQ(big.status, 400) << big.body;
   EXPECT_THAT(big.body, HasSubstr("tokens_per_minute"));
+
+  auto metrics = http_.Send({.url = url_ + "/metrics"});
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_THAT(metrics->body, HasSubstr("triplane_gateway_rate_limited_total{limit=\"requests_per_minute\"} 1"));
+  EXPECT_THAT(metrics->body, HasSubstr("triplane_gateway_requests_total{model=\"demo\",status=\"429\"} 1"));
+  EXPECT_THAT(metrics->body, HasSubstr("triplane_gateway_admission_seconds_count"));
 }
 
 TEST_F(ControlPlaneTest, ASplitGatewayFollowsTheControlPlane) {
