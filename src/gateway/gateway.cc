@@ -144,6 +144,37 @@ struct GatewayMetrics {
   }
 };
 
+// The first kPrefixBytes of the prompt's text: requests that share them share a prefix
+// of tokens too, and so the instance's prefix cache.
+constexpr size_t kPrefixBytes = 1024;
+
+void AppendText(const nlohmann::json& value, std::string& out) {
+  if (out.size() >= kPrefixBytes) return;
+  if (value.is_string()) {
+    out.append(value.get_ref<const std::string&>(), 0, kPrefixBytes - out.size());
+  } else if (value.is_array() || value.is_object()) {
+    for (const nlohmann::json& item : value) AppendText(item, out);
+  }
+}
+
+RouteHints HintsFor(const GatewaySnapshot& snapshot, const common::HttpRequest& request,
+                    const nlohmann::json& body, const std::string& model) {
+  RouteHints hints;
+  if (auto session = request.headers.Get("x-session-id")) hints.session = std::string(session->substr(0, 256));
+  if (auto messages = body.find("messages"); messages != body.end()) {
+    AppendText(*messages, hints.prefix);
+  } else if (auto prompt = body.find("prompt"); prompt != body.end()) {
+    AppendText(*prompt, hints.prefix);
+  }
+  const nlohmann::json& routing = snapshot.Config("routing." + model);
+  if (routing.is_object() && routing.contains("weights") && routing["weights"].is_object()) {
+    for (const auto& [version, weight] : routing["weights"].items()) {
+      if (weight.is_number() && weight.get<double>() > 0) hints.version_weights[version] = weight.get<double>();
+    }
+  }
+  return hints;
+}
+
 }  // namespace
 
 std::vector<LimitSubject> LimitsFor(const GatewaySnapshot& snapshot, const KeyInfo& key) {
@@ -306,6 +337,7 @@ void Gateway::Handle(std::shared_ptr<common::Responder> responder, std::string e
                    .endpoint = std::move(endpoint)};
   const nlohmann::json price = snapshot->Config("prices." + model);
   auto sink = options_.usage;
+  RouteHints hints = HintsFor(*snapshot, request, body, model);
   metrics.in_flight.Inc();
   metrics.admission.Observe(absl::ToDoubleSeconds(absl::Now() - received));
   options_.proxy->Forward(
@@ -314,6 +346,7 @@ void Gateway::Handle(std::shared_ptr<common::Responder> responder, std::string e
        .body = std::move(body),
        .upstreams = route->second,
        .extra_headers = std::move(quota_headers),
+       .hints = std::move(hints),
        .on_complete = [usage = std::move(usage), price, sink, reservation, &metrics,
                        limits = options_.limits](const ForwardResult& result) mutable {
          metrics.in_flight.Dec();

@@ -31,7 +31,9 @@ absl::StatusOr<std::shared_ptr<const GatewaySnapshot>> ParseGatewaySnapshot(cons
     for (const auto& [model, entry] : json.at("models").items()) {
       std::vector<Upstream>& upstreams = snapshot->models[model];
       for (const nlohmann::json& u : entry.at("upstreams")) {
-        upstreams.push_back({.id = u.at("id").get<std::string>(), .url = u.at("url").get<std::string>()});
+        upstreams.push_back({.id = u.at("id").get<std::string>(),
+                             .url = u.at("url").get<std::string>(),
+                             .version = u.value("version", "")});
       }
     }
   } catch (const nlohmann::json::exception& e) {

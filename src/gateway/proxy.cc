@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <utility>
 
@@ -43,7 +44,75 @@ void ReadUsage(const nlohmann::json& usage, ForwardResult& result) {
   }
 }
 
+// FNV-1a of `key` and `id`, finalized by SplitMix64: a well-spread rendezvous score.
+uint64_t Score(std::string_view key, std::string_view id) {
+  uint64_t h = 1469598103934665603ull;
+  for (char c : key) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
+  h = (h ^ 0xff) * 1099511628211ull;
+  for (char c : id) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
+  h ^= h >> 30;
+  h *= 0xBF58476D1CE4E5B9ull;
+  h ^= h >> 27;
+  h *= 0x94D049BB133111EBull;
+  return h ^ (h >> 31);
+}
+
 }  // namespace
+
+const Upstream* ChooseUpstream(const std::vector<Upstream>& upstreams,
+                               const std::set<std::string>& tried,
+                               const std::function<int64_t(const std::string&)>& load,
+                               const RouteHints& hints, double random, uint64_t rotation) {
+  std::vector<const Upstream*> candidates;
+  for (const Upstream& u : upstreams) {
+    if (!tried.contains(u.id)) candidates.push_back(&u);
+  }
+  if (candidates.empty()) return nullptr;
+  // Canary: draw a version by weight among the versions still available.
+  if (!hints.version_weights.empty()) {
+    std::map<std::string, double> present;
+    for (const Upstream* u : candidates) {
+      const auto w = hints.version_weights.find(u->version);
+      if (w != hints.version_weights.end() && w->second > 0) present[u->version] = w->second;
+    }
+    double total = 0;
+    for (const auto& [version, weight] : present) total += weight;
+    if (total > 0) {
+      double draw = random * total;
+      std::string chosen = present.rbegin()->first;
+      for (const auto& [version, weight] : present) {
+        if (draw < weight) {
+          chosen = version;
+          break;
+        }
+        draw -= weight;
+      }
+      std::erase_if(candidates, [&](const Upstream* u) { return u->version != chosen; });
+    }
+  }
+  // Least outstanding, ties broken by rotation.
+  const size_t n = candidates.size();
+  const Upstream* least = nullptr;
+  int64_t least_load = 0;
+  for (size_t k = 0; k < n; ++k) {
+    const Upstream* candidate = candidates[(rotation + k) % n];
+    const int64_t l = load(candidate->id);
+    if (least == nullptr || l < least_load) least = candidate, least_load = l;
+  }
+  // Affinity, while the preferred instance is not much busier than the least busy one.
+  const std::string_view key = !hints.session.empty() ? std::string_view(hints.session)
+                                                      : std::string_view(hints.prefix);
+  if (!key.empty()) {
+    const Upstream* preferred = nullptr;
+    uint64_t best = 0;
+    for (const Upstream* candidate : candidates) {
+      const uint64_t score = Score(key, candidate->id);
+      if (preferred == nullptr || score > best) preferred = candidate, best = score;
+    }
+    if (load(preferred->id) <= least_load + kAffinitySlack) return preferred;
+  }
+  return least;
+}
 
 class Proxy::Impl : public std::enable_shared_from_this<Impl> {
  public:
@@ -81,6 +150,7 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
     e->upstreams = std::move(request.upstreams);
     e->on_complete = std::move(request.on_complete);
     e->extra_headers = std::move(request.extra_headers);
+    e->hints = std::move(request.hints);
     e->started = Clock::now();
     nlohmann::json& body = request.body;
     e->result.stream = body.value("stream", false);
@@ -130,6 +200,7 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
     std::vector<Upstream> upstreams;
     std::function<void(const ForwardResult&)> on_complete;
     common::HttpHeaders extra_headers;
+    RouteHints hints;
     bool strip_usage = false;
     std::set<std::string> tried;
     int attempts = 0;
@@ -175,21 +246,16 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
     Forward(std::move(responder), {.model = name, .body = std::move(body), .upstreams = std::move(route.upstreams)});
   }
 
-  // Chooses the least loaded upstream not tried yet and counts the request against it.
+  // Chooses an upstream not tried yet (ChooseUpstream) and counts the request against it.
   std::optional<Upstream> Pick(const std::vector<Upstream>& upstreams,
-                               const std::set<std::string>& tried) {
+                               const std::set<std::string>& tried, const RouteHints& hints) {
     absl::MutexLock lock(&mu_);
-    const Upstream* best = nullptr;
-    int64_t best_load = 0;
-    const size_t n = upstreams.size();
-    const size_t start = n == 0 ? 0 : static_cast<size_t>(next_++ % n);
-    for (size_t k = 0; k < n; ++k) {
-      const Upstream& candidate = upstreams[(start + k) % n];
-      if (tried.contains(candidate.id)) continue;
-      const auto it = outstanding_.find(candidate.id);
-      const int64_t load = it == outstanding_.end() ? 0 : it->second;
-      if (best == nullptr || load < best_load) best = &candidate, best_load = load;
-    }
+    auto load = [this](const std::string& id) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      const auto it = outstanding_.find(id);
+      return it == outstanding_.end() ? int64_t{0} : it->second;
+    };
+    const double random = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+    const Upstream* best = ChooseUpstream(upstreams, tried, load, hints, random, next_++);
     if (best == nullptr) return std::nullopt;
     ++outstanding_[best->id];
     return *best;
@@ -227,7 +293,7 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
       return;
     }
     std::optional<Upstream> upstream;
-    if (e->attempts < options_.max_attempts) upstream = Pick(e->upstreams, e->tried);
+    if (e->attempts < options_.max_attempts) upstream = Pick(e->upstreams, e->tried, e->hints);
     if (!upstream) {
       if (e->tried.empty()) {
         Fail(e, 503, fmt::format("no instance of model '{}' is ready yet; retry shortly", e->model));
@@ -375,6 +441,7 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
   mutable absl::Mutex mu_;
   std::map<std::string, int64_t, std::less<>> outstanding_ ABSL_GUARDED_BY(mu_);
   uint64_t next_ ABSL_GUARDED_BY(mu_) = 0;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
 };
 
 Proxy::Proxy(ProxyOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}

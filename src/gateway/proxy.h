@@ -16,6 +16,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,9 +30,31 @@
 namespace triplane::gateway {
 
 struct Upstream {
-  std::string id;   // instance id, for logs and load accounting
-  std::string url;  // "http://127.0.0.1:PORT"
+  std::string id;       // instance id, for logs and load accounting
+  std::string url;      // "http://127.0.0.1:PORT"
+  std::string version;  // the model version it serves (canary weights)
 };
+
+// How to choose among a model's instances, beyond "least outstanding requests".
+struct RouteHints {
+  // Affinity: the same key goes to the same instance (rendezvous hashing) while that
+  // instance has at most `kAffinitySlack` more requests in flight than the least busy
+  // one. The session id (x-session-id) wins over the prompt prefix.
+  std::string session;
+  std::string prefix;  // the first bytes of the prompt: same prefix, same prefix cache
+  // Canary: version -> weight (any positive numbers); empty: every version alike.
+  std::map<std::string, double> version_weights;
+};
+
+inline constexpr int64_t kAffinitySlack = 2;
+
+// The choice itself, separated for tests: among `upstreams` not in `tried`, with
+// `load(id)` requests in flight and `random` uniform in [0, 1) for the weighted version
+// draw, and `rotation` to break ties. Null when none is left.
+const Upstream* ChooseUpstream(const std::vector<Upstream>& upstreams,
+                               const std::set<std::string>& tried,
+                               const std::function<int64_t(const std::string&)>& load,
+                               const RouteHints& hints, double random, uint64_t rotation);
 
 // What the proxy knows of a model when a request names it.
 struct ModelRoute {
@@ -58,6 +82,7 @@ struct ForwardRequest {
   nlohmann::json body;  // as the client sent it; the proxy adds stream_options.include_usage
   std::vector<Upstream> upstreams;  // the model's ready instances, best first or any order
   common::HttpHeaders extra_headers;  // added to the answer's head (e.g. x-ratelimit-*)
+  RouteHints hints;
   // Called once when the exchange is over, on a client I/O thread; must not block.
   std::function<void(const ForwardResult&)> on_complete;
 };

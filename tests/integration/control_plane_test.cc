@@ -267,13 +267,27 @@ TEST_F(ControlPlaneTest, CliDeploysScalesRestartsAndSurvivesARestartOfServe) {
   // Requests spread over them, once the gateway's routes have all three (a reconciler
   // pass and a feed refresh after they are ready).
   std::set<std::string> served_by;
+  // (Different prompts: one prompt prefix would stick to one instance.)
   for (int i = 0; i < 500 && served_by.size() < 3; ++i) {
-    common::HttpResponse r = Post("/v1/completions", {{"model", "tiny"}, {"prompt", "a"}, {"max_tokens", 1}});
+    common::HttpResponse r =
+        Post("/v1/completions", {{"model", "tiny"}, {"prompt", "p" + std::to_string(i)}, {"max_tokens", 1}});
     EXPECT_EQ(r.status, 200);
     served_by.insert(std::string(r.headers.Get("x-triplane-instance").value_or("")));
     std::this_thread::sleep_for(20ms);
   }
   EXPECT_EQ(served_by.size(), 3u);
+  // One session sticks to one instance (its prefix cache) while load allows.
+  std::set<std::string> session_served_by;
+  for (int i = 0; i < 6; ++i) {
+    common::HttpClientRequest request{.method = common::HttpMethod::kPost, .url = url_ + "/v1/completions",
+                                      .body = json{{"model", "tiny"}, {"prompt", "a"}, {"max_tokens", 1}}.dump()};
+    request.headers.Set("authorization", "Bearer " + AdminKey());
+    request.headers.Set("x-session-id", "session-7");
+    auto r = http_.Send(request);
+    ASSERT_TRUE(r.ok());
+    session_served_by.insert(std::string(r->headers.Get("x-triplane-instance").value_or("")));
+  }
+  EXPECT_EQ(session_served_by.size(), 1u);
 
   // 3 → 1: the surplus engines drain and exit.
   ASSERT_EQ(Cli({"scale", "web", "1", "--wait", "--timeout", "120"}).code, 0);
