@@ -1,13 +1,14 @@
-// The official `openai` npm client (tests/package.json) against a running `triplane engine`:
-// every endpoint it offers for one model, streaming included. Run by
-// tests/integration/openai_client_test.cc as `node openai_client.mjs <base URL> <model>`;
-// exits 0 when every check passes, otherwise prints the failed assertion and exits 1.
+// The official `openai` npm client (tests/package.json) against a running `triplane engine`
+// or the gateway of `triplane serve`: every endpoint it offers for one model, streaming
+// included. Run by tests/integration/openai_client_test.cc as
+// `node openai_client.mjs <base URL> <model> [api key]`; exits 0 when every check passes,
+// otherwise prints the failed assertion and exits 1.
 
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
-const [baseURL, model] = process.argv.slice(2);
-const client = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 60_000 });
+const [baseURL, model, apiKey = 'unused'] = process.argv.slice(2);
+const client = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey, maxRetries: 0, timeout: 60_000 });
 const greedy = { temperature: 0, ignore_eos: true };
 const checks = [];
 
@@ -101,6 +102,10 @@ await check('embeddings.create', async () => {
 });
 
 await check('errors', async () => {
+  if (apiKey !== 'unused') {
+    const stranger = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: `tp-${'x'.repeat(43)}`, maxRetries: 0 });
+    await assert.rejects(stranger.models.list(), (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
+  }
   await assert.rejects(
     client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }),
     (e) => e instanceof OpenAI.NotFoundError && e.status === 404,
