@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "cli/commands.h"
@@ -23,6 +24,7 @@
 #include "common/metrics.h"
 #include "common/process_metrics.h"
 #include "common/signals.h"
+#include "common/status_macros.h"
 #include "control/control_plane.h"
 #include "control/usage_recorder.h"
 #include "engine/model/random_model.h"
@@ -180,6 +182,37 @@ control::UsageRecord ToUsageRecord(gateway::UsageEvent event) {
           .error = r.error};
 }
 
+// Adds the tokens used since the start of today and of this month (UTC), per key and per
+// team, to the counters' day and month windows.
+absl::Status SeedBudgets(control::Store& store, gateway::LimitCounters& counters) {
+  const absl::Time now = absl::Now();
+  const absl::CivilDay today = absl::ToCivilDay(now, absl::UTCTimeZone());
+  const absl::Time day_start = absl::FromCivil(today, absl::UTCTimeZone());
+  const absl::Time month_start = absl::FromCivil(absl::CivilMonth(today), absl::UTCTimeZone());
+  for (auto [group, prefix] : {std::pair{control::UsageGroupBy::kKey, "key:"},
+                               std::pair{control::UsageGroupBy::kTeam, "team:"}}) {
+    absl::StatusOr<std::vector<control::UsageTotals>> month = store.SummarizeUsage({.from = month_start}, group);
+    if (!month.ok()) return month.status();
+    absl::StatusOr<std::vector<control::UsageTotals>> day = store.SummarizeUsage({.from = day_start}, group);
+    if (!day.ok()) return day.status();
+    std::map<std::string, int64_t> today_tokens;
+    for (const control::UsageTotals& t : *day) today_tokens[t.group] = t.prompt_tokens + t.completion_tokens;
+    for (const control::UsageTotals& t : *month) {
+      if (t.group.empty()) continue;  // no key / no team
+      const std::string scope = prefix + t.group;
+      const int64_t on_day = today_tokens[t.group];
+      const int64_t earlier = t.prompt_tokens + t.completion_tokens - on_day;
+      // Today's tokens count for the day and the month; earlier ones for the month only
+      // (charged at the month's first instant, whose minute and day are long over).
+      if (on_day > 0) TP_RETURN_IF_ERROR(counters.AddUsage(scope, on_day, now));
+      if (earlier > 0 && day_start > month_start) {
+        TP_RETURN_IF_ERROR(counters.AddUsage(scope, earlier, month_start));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 void RegisterBuildInfo(common::MetricsRegistry& registry) {
   common::RegisterProcessMetrics(registry);
   const common::BuildInfo& build = common::GetBuildInfo();
@@ -235,6 +268,13 @@ int RunPlanes(const PlaneFlags& flags, bool with_public_api) {
     std::fprintf(stderr, "triplane %s: --limits: %s\n", name, std::string(limits.status().message()).c_str());
     (*plane)->Shutdown(true);
     return 1;
+  }
+  if (flags.limits == "memory" || flags.limits.empty()) {
+    // In-process counters start at zero: seed today's and this month's token budgets from
+    // the ledger, so that a restart does not hand out a budget again. (Redis keeps its own.)
+    if (absl::Status status = SeedBudgets((*plane)->store(), **limits); !status.ok()) {
+      spdlog::warn("limits: budgets not seeded from the usage ledger: {}", std::string(status.message()));
+    }
   }
   // Usage rows go to the ledger in batches; Stop() below writes what is queued.
   control::UsageRecorder recorder((*plane)->store());

@@ -512,6 +512,25 @@ TEST_F(ControlPlaneTest, LimitsFromTheConfigAnswer429WithRetryAfter) {
   EXPECT_THAT(metrics->body, HasSubstr("triplane_gateway_admission_seconds_count"));
 }
 
+TEST_F(ControlPlaneTest, ADailyTokenBudgetSurvivesARestart) {
+  ASSERT_NO_FATAL_FAILURE(StartServe());
+  ChatUntilAnswered("demo");
+  json user = CliJson({"keys", "create", "budgeted"});
+  const std::string key = user["key"];
+  ASSERT_EQ(Cli({"config", "set", "limits.key." + user["id"].get<std::string>(), "{\"tokens_per_day\": 40}"}).code, 0);
+  const json body = {{"model", "demo"}, {"prompt", "a"}, {"max_tokens", 10}, {"ignore_eos", true}};
+  int answered = 0;
+  int status = 200;
+  for (; answered < 10 && status == 200; ++answered) status = Post("/v1/completions", body, key).status;
+  ASSERT_EQ(status, 429);
+  ASSERT_GE(answered, 3);
+  // The budget is spent for today: a restart (the ledger seeds the counters) keeps it so.
+  StopServe(SIGTERM);
+  ASSERT_NO_FATAL_FAILURE(StartServe());
+  ChatUntilAnswered("demo");
+  EXPECT_EQ(Post("/v1/completions", body, key).status, 429);
+}
+
 TEST_F(ControlPlaneTest, ASplitGatewayFollowsTheControlPlane) {
   ASSERT_NO_FATAL_FAILURE(StartServe());
   ChatUntilAnswered("demo");
