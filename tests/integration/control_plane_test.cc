@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -529,6 +531,61 @@ TEST_F(ControlPlaneTest, ADailyTokenBudgetSurvivesARestart) {
   ASSERT_NO_FATAL_FAILURE(StartServe());
   ChatUntilAnswered("demo");
   EXPECT_EQ(Post("/v1/completions", body, key).status, 429);
+}
+
+TEST_F(ControlPlaneTest, AnEngineKilledMidStreamEndsTheStreamWithAnErrorAndAFailedUsageRow) {
+  ASSERT_NO_FATAL_FAILURE(StartServe({"--no-demo"}));
+  const std::string path = (dir_ / "m15.gguf").string();
+  auto writer = Subprocess::Spawn({.argv = {TRIPLANE_BINARY, "gguf", "random", "--size", "15m", "--type", "q8_0",
+                                            "--out", path}});
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Wait(120s).value_or(common::ExitStatus{}).ok());
+  ASSERT_EQ(Cli({"models", "add", "m15", path}).code, 0);
+  ASSERT_EQ(Cli({"deploy", "m15", "--model", "m15", "--wait", "--timeout", "120"}).code, 0);
+  ChatUntilAnswered("m15");
+  const int64_t pid = Instances("m15")[0]["pid"].get<int64_t>();
+
+  // A long stream; the engine is killed as soon as the first piece arrives.
+  common::HttpClientRequest request{
+      .method = common::HttpMethod::kPost,
+      .url = url_ + "/v1/completions",
+      .body = json{{"model", "m15"}, {"prompt", "a"}, {"max_tokens", 1900}, {"ignore_eos", true}, {"stream", true}}.dump()};
+  request.headers.Set("authorization", "Bearer " + AdminKey());
+  std::mutex mu;
+  std::condition_variable done_cv;
+  std::string body;
+  bool done = false, killed = false;
+  int status = 0;
+  auto handle = http_.Stream(std::move(request),
+                             {.on_head = [&](int s, const common::HttpHeaders&) { status = s; },
+                              .on_data = [&](std::string_view data) {
+                                std::lock_guard lock(mu);
+                                body.append(data);
+                                if (!killed) killed = ::kill(static_cast<pid_t>(pid), SIGKILL) == 0;
+                                return true;
+                              },
+                              .on_done = [&](absl::Status) {
+                                std::lock_guard lock(mu);
+                                done = true;
+                                done_cv.notify_all();
+                              }});
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(done_cv.wait_for(lock, 60s, [&] { return done; }));
+  }
+  EXPECT_EQ(status, 200);
+  EXPECT_TRUE(killed);
+  EXPECT_THAT(body, HasSubstr("\"error\""));
+  EXPECT_THAT(body, ::testing::Not(HasSubstr("[DONE]")));
+
+  // The ledger records the request as failed.
+  json totals;
+  for (int i = 0; i < 100; ++i) {
+    totals = CliJson({"usage", "--by", "all", "--model", "m15"});
+    if (totals["data"][0]["errors"].get<int>() >= 1) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(totals["data"][0]["errors"], 1);
 }
 
 TEST_F(ControlPlaneTest, ASplitGatewayFollowsTheControlPlane) {
