@@ -18,6 +18,7 @@
 #include "gateway/gateway_options.h"
 #include "gateway/gateway_state.h"
 #include "gateway/proxy.h"
+#include "gateway/usage_shipper.h"
 #include "spdlog/spdlog.h"
 
 namespace triplane::cli {
@@ -65,7 +66,11 @@ int RunGateway(GatewayFlags& flags) {
   absl::StatusOr<std::unique_ptr<gateway::LimitCounters>> limits = gateway::MakeLimitCounters(
       flags.limits, flags.limits_fail_open ? gateway::FailMode::kOpen : gateway::FailMode::kClosed);
   if (!limits.ok()) return Fail(limits.status());
-  gateway::Gateway api({.state = &state, .proxy = &proxy, .limits = limits->get()});
+  gateway::UsageShipper shipper({.control_url = flags.gateway.control_url, .admin_key = flags.admin_key});
+  gateway::Gateway api({.state = &state,
+                        .proxy = &proxy,
+                        .usage = [&shipper](gateway::UsageEvent event) { shipper.Record(event); },
+                        .limits = limits->get()});
   api.AddRoutes(router);
   server = std::make_unique<common::HttpServer>(flags.http, std::move(router));
   if (absl::Status status = server->Start(); !status.ok()) return Fail(status);
@@ -78,6 +83,7 @@ int RunGateway(GatewayFlags& flags) {
   const int signal_number = common::WaitForTerminationSignal();
   spdlog::info("signal {} received: draining for up to {}s", signal_number, flags.drain_timeout_s);
   server->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(flags.drain_timeout_s * 1000)));
+  shipper.Stop();  // sends what is queued
   return 0;
 }
 

@@ -614,7 +614,8 @@ TEST_F(ControlPlaneTest, ASplitGatewayFollowsTheControlPlane) {
   url_ = gateway_url;
   int status = 0;
   for (int i = 0; i < 100 && status != 200; ++i) {
-    status = Post("/v1/completions", {{"model", "demo"}, {"prompt", "a"}, {"max_tokens", 1}}, user["key"]).status;
+    status = Post("/v1/completions", {{"model", "demo"}, {"prompt", "a"}, {"max_tokens", 1}, {"ignore_eos", true}},
+                  user["key"]).status;
     if (status != 200) std::this_thread::sleep_for(50ms);
   }
   EXPECT_EQ(status, 200);
@@ -623,6 +624,11 @@ TEST_F(ControlPlaneTest, ASplitGatewayFollowsTheControlPlane) {
   auto exit = (*gateway)->Wait(30s);
   ASSERT_TRUE(exit.has_value());
   EXPECT_EQ(exit->code, 0);
+  // Its usage rows reached the control plane's ledger (sent in batches, the rest at exit).
+  json bob = CliJson({"usage", "--by", "key", "--key", user["id"]});
+  ASSERT_EQ(bob["data"].size(), 1u) << bob.dump();
+  EXPECT_EQ(bob["data"][0]["requests"], 1);
+  EXPECT_EQ(bob["data"][0]["completion_tokens"], 1);
 }
 
 TEST_F(ControlPlaneTest, ControlAloneServesTheAdminApiButNotThePublicOne) {

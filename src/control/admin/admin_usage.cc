@@ -83,6 +83,49 @@ Result Records(Store& store, const Call& call) {
   return List(JsonArray(rows));
 }
 
+// POST /admin/v1/usage: rows from a gateway running in its own process.
+Result Ingest(Store& store, const Call& call) {
+  TP_ASSIGN_OR_RETURN(json body, ParseBody(call.request));
+  const auto records = body.find("records");
+  if (records == body.end() || !records->is_array()) {
+    return BadParam("records", "'records' must be an array of usage rows", "invalid_type");
+  }
+  std::vector<UsageRecord> rows;
+  rows.reserve(records->size());
+  for (const json& r : *records) {
+    if (!r.is_object()) return BadParam("records", "every usage row must be an object", "invalid_type");
+    UsageRecord row;
+    try {
+      row.request_id = r.value("request_id", "");
+      std::string error;
+      if (!absl::ParseTime(absl::RFC3339_full, r.value("time", ""), &row.time, &error)) {
+        return BadParam("records.time", "'time' must be an RFC 3339 time");
+      }
+      row.key_id = r.value("key_id", "");
+      row.team = r.value("team", "");
+      row.model = r.value("model", "");
+      row.version = r.value("version", "");
+      row.deployment = r.value("deployment", "");
+      row.instance = r.value("instance", "");
+      row.endpoint = r.value("endpoint", "");
+      row.status = r.value("status", 0);
+      row.stream = r.value("stream", false);
+      row.prompt_tokens = r.value("prompt_tokens", int64_t{0});
+      row.completion_tokens = r.value("completion_tokens", int64_t{0});
+      row.cached_tokens = r.value("cached_tokens", int64_t{0});
+      row.latency_seconds = r.value("latency_seconds", 0.0);
+      row.ttft_seconds = r.value("ttft_seconds", 0.0);
+      row.cost_micros = r.value("cost_micros", int64_t{0});
+      row.error = r.value("error", "");
+    } catch (const json::exception&) {
+      return BadParam("records", "a usage row has a field of the wrong type", "invalid_type");
+    }
+    rows.push_back(std::move(row));
+  }
+  TP_ASSIGN_OR_RETURN(int64_t inserted, store.AppendUsage(rows));
+  return Ok({{"inserted", inserted}, {"received", rows.size()}});
+}
+
 }  // namespace
 
 std::vector<Route> UsageRoutes(const Services& services) {
@@ -90,6 +133,7 @@ std::vector<Route> UsageRoutes(const Services& services) {
   return {
       {HttpMethod::kGet, "/admin/v1/usage", [&store](const Call& call) { return Summary(store, call); }},
       {HttpMethod::kGet, "/admin/v1/usage/records", [&store](const Call& call) { return Records(store, call); }},
+      {HttpMethod::kPost, "/admin/v1/usage", [&store](const Call& call) { return Ingest(store, call); }},
   };
 }
 
