@@ -240,4 +240,17 @@ std::optional<HttpUrl> ParseHttpUrl(std::string_view url, std::string* error) {
   return out;
 }
 
+std::string_view PresentedApiKey(const HttpRequest& request) {
+  if (std::optional<std::string_view> auth = request.headers.Get("authorization")) {
+    std::string_view value = *auth;
+    constexpr std::string_view kBearer = "bearer ";
+    if (value.size() > kBearer.size() && EqualsIgnoreCase(value.substr(0, kBearer.size()), kBearer)) {
+      value.remove_prefix(kBearer.size());
+      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      return value;
+    }
+  }
+  return request.headers.Get("x-api-key").value_or("");
+}
+
 }  // namespace triplane::common

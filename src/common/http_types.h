@@ -65,6 +65,10 @@ struct HttpRequest {
   std::optional<std::string> QueryParam(std::string_view name) const;
 };
 
+// The API key a request presents: `Authorization: Bearer KEY` (the scheme in any case),
+// else `x-api-key: KEY`; "" when it presents none. A view into the request's headers.
+std::string_view PresentedApiKey(const HttpRequest& request);
+
 // A complete (non-streamed) response.
 struct HttpResponse {
   int status = 200;

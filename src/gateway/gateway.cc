@@ -15,24 +15,10 @@
 namespace triplane::gateway {
 namespace {
 
-// The key a request presents: `Authorization: Bearer KEY`, else `x-api-key: KEY`.
-std::string_view PresentedKey(const common::HttpRequest& request) {
-  if (std::optional<std::string_view> auth = request.headers.Get("authorization")) {
-    std::string_view value = *auth;
-    constexpr std::string_view kBearer = "bearer ";
-    if (value.size() > kBearer.size() && common::EqualsIgnoreCase(value.substr(0, kBearer.size()), kBearer)) {
-      value.remove_prefix(kBearer.size());
-      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-      return value;
-    }
-  }
-  return request.headers.Get("x-api-key").value_or("");
-}
-
 // The caller's key, or the error to answer.
 absl::StatusOr<const KeyInfo*> Authenticate(const GatewaySnapshot& snapshot,
                                             const common::HttpRequest& request) {
-  const std::string_view presented = PresentedKey(request);
+  const std::string_view presented = common::PresentedApiKey(request);
   if (presented.empty()) {
     return absl::UnauthenticatedError(
         "Missing API key: send `Authorization: Bearer KEY` or `x-api-key: KEY`.");

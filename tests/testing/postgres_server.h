@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
+#include "testing/server_process_util.h"
 #include "fmt/format.h"
 
 namespace triplane::testing {
@@ -146,11 +147,11 @@ class PostgresServer {
     if (!status.has_value()) {
       (*process)->Terminate(std::chrono::seconds(5));
       return absl::DeadlineExceededError(
-          fmt::format("{} timed out; log: {}", argv.back(), Tail(log)));
+          fmt::format("{} timed out; log: {}", argv.back(), FileTail(log)));
     }
     if (!status->ok()) {
       return absl::InternalError(
-          fmt::format("`{}` failed ({}); log:\n{}", Join(argv), status->ToString(), Tail(log)));
+          fmt::format("`{}` failed ({}); log:\n{}", Join(argv), status->ToString(), FileTail(log)));
     }
     return absl::OkStatus();
   }
@@ -216,7 +217,7 @@ class PostgresServer {
   absl::Status StartServer() {
     absl::Status last;
     for (int attempt = 0; attempt < 5; ++attempt) {  // a free port may be taken meanwhile
-      const int port = FreePort();
+      const int port = FreeLoopbackPort();
       if (port <= 0) return absl::InternalError("no free port");
       last = StartOnPort(port);
       if (last.ok()) return last;
@@ -235,35 +236,10 @@ class PostgresServer {
                          std::chrono::seconds(90));
     if (!s.ok()) {
       return absl::InternalError(fmt::format("{}\nserver log:\n{}", common::ToStd(s.message()),
-                                             Tail((dir_ / "server.log").string())));
+                                             FileTail((dir_ / "server.log").string())));
     }
     running_ = true;
     return absl::OkStatus();
-  }
-
-  static int FreePort() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof(addr);
-    int port = -1;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      port = ntohs(addr.sin_port);
-    }
-    ::close(fd);
-    return port;
-  }
-
-  static std::string Tail(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string text = ss.str();
-    return text.size() > 4000 ? text.substr(text.size() - 4000) : text;
   }
 
   static std::string Join(const std::vector<std::string>& argv) {

@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/subprocess.h"
+#include "testing/server_process_util.h"
 #include "fmt/format.h"
 
 namespace triplane::testing {
@@ -57,7 +58,7 @@ class RedisServer {
     std::unique_ptr<RedisServer> server(new RedisServer(bin, pattern, std::move(password)));
     absl::Status last;
     for (int attempt = 0; attempt < 5; ++attempt) {  // a free port may be taken meanwhile
-      const int port = FreePort();
+      const int port = FreeLoopbackPort();
       if (port <= 0) return absl::InternalError("no free port");
       last = server->StartOnPort(port);
       if (last.ok()) return server;
@@ -129,7 +130,7 @@ class RedisServer {
     }
     Stop();
     return absl::InternalError(
-        fmt::format("redis-server on port {} did not start; log:\n{}", port, Tail(log)));
+        fmt::format("redis-server on port {} did not start; log:\n{}", port, FileTail(log)));
   }
 
   // True when the server answers PING (+PONG, or -NOAUTH when it wants a password).
@@ -152,31 +153,6 @@ class RedisServer {
     }
     ::close(fd);
     return ok;
-  }
-
-  static int FreePort() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof(addr);
-    int port = -1;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      port = ntohs(addr.sin_port);
-    }
-    ::close(fd);
-    return port;
-  }
-
-  static std::string Tail(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string text = ss.str();
-    return text.size() > 4000 ? text.substr(text.size() - 4000) : text;
   }
 
   const std::filesystem::path bin_;

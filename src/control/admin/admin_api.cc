@@ -32,25 +32,10 @@ constexpr int64_t kDefaultWatchSeconds = 30;
 // How often a waiting watch looks at the stop flag and the client's connection.
 constexpr absl::Duration kWatchSlice = absl::Milliseconds(500);
 
-// The key a request presents: `Authorization: Bearer KEY`, else `x-api-key: KEY`.
-std::string_view PresentedKey(const HttpRequest& request) {
-  if (std::optional<std::string_view> auth = request.headers.Get("Authorization")) {
-    std::string_view value = *auth;
-    constexpr std::string_view kBearer = "bearer ";
-    if (value.size() > kBearer.size() &&
-        common::EqualsIgnoreCase(value.substr(0, kBearer.size()), kBearer)) {
-      value.remove_prefix(kBearer.size());
-      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-      return value;
-    }
-  }
-  return request.headers.Get("x-api-key").value_or("");
-}
-
 }  // namespace
 
 absl::StatusOr<ApiKey> AuthenticateAdmin(Store& store, const HttpRequest& request) {
-  const std::string_view presented = PresentedKey(request);
+  const std::string_view presented = common::PresentedApiKey(request);
   if (presented.empty()) {
     return absl::UnauthenticatedError(
         "Missing API key: send `Authorization: Bearer KEY` or `x-api-key: KEY`.");

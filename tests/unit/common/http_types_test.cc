@@ -88,6 +88,17 @@ TEST(JsonTest, ParsesValidJsonAndExplainsInvalidJson) {
   EXPECT_FALSE(ParseJson("{} trailing").ok());
 }
 
+TEST(HttpTypesTest, PresentedApiKeyFromBearerOrXApiKey) {
+  HttpRequest request;
+  EXPECT_EQ(PresentedApiKey(request), "");
+  request.headers.Set("x-api-key", "tp-second");
+  EXPECT_EQ(PresentedApiKey(request), "tp-second");
+  request.headers.Set("Authorization", "BEARER   tp-first");
+  EXPECT_EQ(PresentedApiKey(request), "tp-first");
+  request.headers.Set("Authorization", "Basic dXNlcjpwYXNz");  // not a bearer token
+  EXPECT_EQ(PresentedApiKey(request), "tp-second");
+}
+
 TEST(JsonTest, RejectsNestingBeyondTheLimitWithoutCrashing) {
   std::string deep(100000, '[');
   auto result = ParseJson(deep + std::string(100000, ']'));
