@@ -106,8 +106,17 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOp
                                         .refused_hosts = options.refused_pull_hosts});
   if (options.local.work_dir.empty()) options.local.work_dir = (data_dir / "instances").string();
   plane->provider_ = std::make_unique<LocalProvider>(options.local);
+  ControlPlane* raw = plane.get();
+  // The gateway feed updates its routes as soon as the ready instances change, before the
+  // reconciler reports a deployment running (so `deploy --wait` means routable).
+  options.reconciler.on_endpoints_changed = [raw] {
+    if (absl::Status status = raw->feed_->RefreshNow(); !status.ok()) raw->feed_->Refresh();
+  };
   plane->reconciler_ =
       std::make_unique<Reconciler>(*plane->store_, *plane->provider_, options.reconciler);
+  plane->feed_ = std::make_unique<GatewayFeed>(
+      *plane->store_, [raw] { return raw->reconciler_->ReadyEndpoints(); });
+  TP_RETURN_IF_ERROR(plane->feed_->Start());
   TP_RETURN_IF_ERROR(plane->reconciler_->Start());
 
   plane->config_ = std::make_unique<ConfigFollower>(*plane->store_);
@@ -116,10 +125,6 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOp
                      LogLevelHandler(std::string(initial_level.data(), initial_level.size())));
   TP_RETURN_IF_ERROR(plane->config_->Start());
 
-  ControlPlane* raw = plane.get();
-  plane->feed_ = std::make_unique<GatewayFeed>(
-      *plane->store_, [raw] { return raw->reconciler_->ReadyEndpoints(); });
-  TP_RETURN_IF_ERROR(plane->feed_->Start());
   plane->admin_ = std::make_unique<AdminApi>(AdminApiOptions{
       .store = plane->store_.get(),
       .repository = plane->repository_.get(),

@@ -132,8 +132,8 @@ class Reconciler::Impl {
     }
     FlushRows();
     // After the rows, so that a reader who sees a status finds the instances it counts.
-    WriteStatuses();
     PublishEndpoints();
+    WriteStatuses();
   }
 
  private:
@@ -564,8 +564,12 @@ class Reconciler::Impl {
                            .version = t.row.version,
                            .url = fmt::format("http://{}:{}", t.row.host, t.row.port)});
     }
-    absl::MutexLock lock(&endpoints_mu_);
-    endpoints_ = std::move(endpoints);
+    {
+      absl::MutexLock lock(&endpoints_mu_);
+      if (endpoints_ == endpoints) return;
+      endpoints_ = std::move(endpoints);
+    }
+    if (options_.on_endpoints_changed) options_.on_endpoints_changed();
   }
 
   Store& store_;

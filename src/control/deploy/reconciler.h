@@ -44,6 +44,10 @@ struct ReconcilerOptions {
   // Source of the time for backoff and start timeouts; absl::Now when empty (tests inject
   // one to step through backoff without sleeping).
   std::function<absl::Time()> clock;
+  // Called (on the reconciler's thread, during a pass) when the set of ready endpoints
+  // changes, before the pass writes the deployments' status: whoever routes by
+  // ReadyEndpoints() can update its routes before anyone sees "running".
+  std::function<void()> on_endpoints_changed;
 };
 
 // A ready instance, for routing.
