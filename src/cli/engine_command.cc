@@ -93,7 +93,7 @@ int RunEngine(EngineFlags flags) {
       .Set(1);
 
   engine::server::EngineServer api(
-      {.served_model_name = options.served_model_name, .metrics = &registry});
+      {.served_model_name = options.served_model_name, .metrics = &registry, .api_key = options.api_key});
   common::HttpRouter router;
   api.AddRoutes(router);
   flags.http.metrics = &registry;
@@ -102,6 +102,7 @@ int RunEngine(EngineFlags flags) {
     return Fail(common::ToStd(status.message()));
   const std::string url = fmt::format("http://{}:{}", options.host, server.port());
   if (!flags.instance_id.empty()) spdlog::info("instance {}", flags.instance_id);
+  if (!options.api_key.empty()) spdlog::info("the API requires a key (Bearer or x-api-key)");
   spdlog::info("listening on {} while {} loads", url, options.model);
 
   const int threads = options.threads > 0 ? options.threads : PhysicalCores();
@@ -194,6 +195,9 @@ Command AddEngineCommand(CLI::App& root) {
                   "Seconds to let in-flight requests finish on SIGTERM/SIGINT")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app->add_option("--api-key", o.api_key,
+                  "Require this key on the API (Bearer or x-api-key); prefer TRIPLANE_API_KEY, "
+                  "which other users cannot see in the process list");
   app->add_option("--instance-id", flags->instance_id,
                   "A label for this process (logged), set by the control plane");
   app->add_flag(

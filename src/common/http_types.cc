@@ -253,4 +253,14 @@ std::string_view PresentedApiKey(const HttpRequest& request) {
   return request.headers.Get("x-api-key").value_or("");
 }
 
+bool PresentsApiKey(const HttpRequest& request, std::string_view key) {
+  const std::string_view presented = PresentedApiKey(request);
+  if (presented.size() != key.size()) return false;
+  volatile unsigned char difference = 0;
+  for (size_t i = 0; i < key.size(); ++i) {
+    difference = difference | static_cast<unsigned char>(presented[i] ^ key[i]);
+  }
+  return difference == 0;
+}
+
 }  // namespace triplane::common

@@ -69,6 +69,10 @@ struct HttpRequest {
 // else `x-api-key: KEY`; "" when it presents none. A view into the request's headers.
 std::string_view PresentedApiKey(const HttpRequest& request);
 
+// True when the request presents exactly `key`; compared in constant time (no timing
+// depends on how much of a guess matches).
+bool PresentsApiKey(const HttpRequest& request, std::string_view key);
+
 // A complete (non-streamed) response.
 struct HttpResponse {
   int status = 200;

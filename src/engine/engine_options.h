@@ -21,6 +21,7 @@ struct EngineOptions {
   int max_seqs = 64;               // sequences in the running batch at once
   std::string served_model_name;   // name in the API; empty = the model file's name
   double drain_timeout_s = 30;     // on shutdown, how long in-flight requests may finish
+  std::string api_key;             // when set, /v1/*, /tokenize and /detokenize require it
 
   // OK when every field is usable; otherwise InvalidArgument naming the first bad field
   // and the accepted range. Does not touch the file system (the model is checked when

@@ -230,9 +230,22 @@ nlohmann::json EngineServer::ModelJson() const {
   return model;
 }
 
+bool EngineServer::Authorized(const common::HttpRequest& request) const {
+  return options_.api_key.empty() || common::PresentsApiKey(request, options_.api_key);
+}
+
+absl::Status EngineServer::Unauthorized() {
+  return ApiError(401, "invalid_api_key",
+                  "Missing or wrong API key: send `Authorization: Bearer KEY` or `x-api-key: KEY`.");
+}
+
 void EngineServer::Dispatch(
     std::shared_ptr<Responder> responder,
     std::function<void(std::shared_ptr<Responder>, const ServingModel&)> work) {
+  if (!Authorized(responder->request())) {
+    responder->Send(ErrorResponse(Unauthorized()));
+    return;
+  }
   const ServerState now = state();
   if (now != ServerState::kReady) {
     responder->Send(ErrorResponse(
@@ -261,11 +274,13 @@ void EngineServer::AddRoutes(common::HttpRouter& router) {
              }));
   common::AddMetricsRoute(router, registry_);
   router.Add(
-      HttpMethod::kGet, "/v1/models", common::HttpSyncHandler([this](const common::HttpRequest&) {
+      HttpMethod::kGet, "/v1/models", common::HttpSyncHandler([this](const common::HttpRequest& r) {
+        if (!Authorized(r)) return ErrorResponse(Unauthorized());
         return HttpResponse::Json(200, {{"object", "list"}, {"data", json::array({ModelJson()})}});
       }));
   router.Add(HttpMethod::kGet, "/v1/models/{model}",
              common::HttpSyncHandler([this](const common::HttpRequest& r) {
+               if (!Authorized(r)) return ErrorResponse(Unauthorized());
                const std::string requested(r.PathParam("model"));
                if (requested != options_.served_model_name)
                  return ErrorResponse(CheckModel(requested));

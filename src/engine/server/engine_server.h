@@ -40,6 +40,9 @@ struct EngineServerOptions {
   common::MetricsRegistry* metrics = nullptr;  // null = MetricsRegistry::Default()
   int worker_threads = 2;                      // request preparation and embeddings
   ProtocolLimits limits;                       // vocab_size is taken from the model
+  // When set, every API route but /health and /metrics requires this key
+  // (`Authorization: Bearer KEY` or `x-api-key`); 401 otherwise.
+  std::string api_key;
 };
 
 class EngineServer {
@@ -68,6 +71,8 @@ class EngineServer {
   int64_t in_flight() const;
 
  private:
+  bool Authorized(const common::HttpRequest& request) const;
+  static absl::Status Unauthorized();
   // The loaded model, or null while starting. Never changes once set.
   const ServingModel* serving() const { return serving_ptr_.load(std::memory_order_acquire); }
   // Runs `work` on a worker with the in-flight count held; 503 while starting or

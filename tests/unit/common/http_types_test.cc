@@ -99,6 +99,16 @@ TEST(HttpTypesTest, PresentedApiKeyFromBearerOrXApiKey) {
   EXPECT_EQ(PresentedApiKey(request), "tp-second");
 }
 
+TEST(HttpTypesTest, PresentsApiKeyMatchesExactlyTheWholeKey) {
+  HttpRequest request;
+  EXPECT_FALSE(PresentsApiKey(request, "sk-1"));
+  request.headers.Set("authorization", "Bearer sk-1");
+  EXPECT_TRUE(PresentsApiKey(request, "sk-1"));
+  EXPECT_FALSE(PresentsApiKey(request, "sk-12"));
+  EXPECT_FALSE(PresentsApiKey(request, "sk-"));
+  EXPECT_FALSE(PresentsApiKey(request, "sk-2"));
+}
+
 TEST(JsonTest, RejectsNestingBeyondTheLimitWithoutCrashing) {
   std::string deep(100000, '[');
   auto result = ParseJson(deep + std::string(100000, ']'));

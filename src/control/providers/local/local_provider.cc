@@ -124,7 +124,11 @@ class LocalProvider::Impl {
     std::ofstream(entry->out_path, std::ios::trunc);
     std::ofstream(entry->log_path, std::ios::trunc);
     absl::StatusOr<std::unique_ptr<common::Subprocess>> child = common::Subprocess::Spawn(
-        {.argv = CommandLine(launch), .stdout_path = entry->out_path,
+        {.argv = CommandLine(launch),
+         // The gateway calls its own engines without a key: one meant for a standalone
+         // engine must not reach them through the environment.
+         .env = {"TRIPLANE_API_KEY="},
+         .stdout_path = entry->out_path,
          .stderr_path = entry->log_path});
     if (!child.ok()) return child.status();
     entry->child = *std::move(child);
