@@ -5,13 +5,16 @@
 //   triplane audit ls|verify                   the audit log
 //   triplane keys create|ls|revoke, teams create|ls|rm
 //   triplane usage [--by key|team|model|day] [--csv]   the usage ledger
+//   triplane backends set|ls|rm                external OpenAI-compatible backends
 // Tables for people, --json for scripts; errors are one line on stderr and exit code 1.
 
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <thread>
 
@@ -552,6 +555,77 @@ Command Teams(CLI::App& root) {
   return ParentCommand(parent, {create_command, list, rm_command});
 }
 
+// ---- external backends ---------------------------------------------------------------
+
+// The backend's API key from --api-key-env or --api-key-file (never from the command
+// line itself, where any user could read it in the process list); nullopt: keep the
+// stored one.
+absl::StatusOr<std::optional<std::string>> BackendKey(const std::string& env, const std::string& file) {
+  if (!env.empty()) {
+    const char* value = std::getenv(env.c_str());
+    if (value == nullptr) return absl::InvalidArgumentError(fmt::format("--api-key-env: ${} is not set", env));
+    return std::string(value);
+  }
+  if (!file.empty()) {
+    std::ifstream in(file);
+    std::string line;
+    if (!in || !std::getline(in, line)) return absl::InvalidArgumentError(fmt::format("--api-key-file: cannot read {}", file));
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    return line;
+  }
+  return std::nullopt;
+}
+
+Command Backends(CLI::App& root) {
+  CLI::App* parent = root.add_subcommand("backends", "External OpenAI-compatible servers that serve a model name");
+  struct Args { std::string name, model, url, remote_model, key_env, key_file; bool no_key = false; };
+  auto args = std::make_shared<Args>();
+  CLI::App* set = parent->add_subcommand("set", "Register (or change) an external backend for a model name");
+  set->add_option("NAME", args->name, "Backend name")->required();
+  set->add_option("--model", args->model, "The model name clients use")->required();
+  set->add_option("--url", args->url, "API root, e.g. https://api.example.com/v1")->required();
+  set->add_option("--remote-model", args->remote_model, "The model name the backend knows (default: --model)");
+  set->add_option("--api-key-env", args->key_env, "Read the backend's API key from this environment variable");
+  set->add_option("--api-key-file", args->key_file, "Read the backend's API key from this file's first line");
+  set->add_flag("--no-api-key", args->no_key, "Send no API key (clears a stored one)");
+  Command set_command = AdminCommand(set, std::make_shared<AdminFlags>(), [args](AdminClient& c, const AdminFlags& f) -> absl::StatusOr<int> {
+    json body = {{"model", args->model}, {"base_url", args->url}, {"remote_model", args->remote_model}};
+    absl::StatusOr<std::optional<std::string>> key = BackendKey(args->key_env, args->key_file);
+    if (!key.ok()) return key.status();
+    if (*key) body["api_key"] = **key;
+    if (args->no_key) body["api_key"] = "";
+    absl::StatusOr<json> backend = c.Call(HttpMethod::kPut, "/admin/v1/backends/" + PathSegment(args->name), body);
+    if (!backend.ok()) return backend.status();
+    if (f.json) return PrintJson(*backend);
+    std::printf("backend %s serves model %s from %s (%s)\n", args->name.c_str(), args->model.c_str(), args->url.c_str(),
+                (*backend).value("has_api_key", false) ? "with an API key" : "without an API key");
+    return 0;
+  });
+  CLI::App* ls = parent->add_subcommand("ls", "List external backends (never their keys)");
+  Command list = AdminCommand(ls, std::make_shared<AdminFlags>(), [](AdminClient& c, const AdminFlags& f) -> absl::StatusOr<int> {
+    absl::StatusOr<json> backends = c.Call(HttpMethod::kGet, "/admin/v1/backends");
+    if (!backends.ok()) return backends.status();
+    if (f.json) return PrintJson(*backends);
+    std::vector<std::vector<std::string>> rows;
+    for (const json& b : (*backends)["data"]) {
+      rows.push_back({Cell(b["name"]), Cell(b["model"]), Cell(b["base_url"]), Cell(b["remote_model"]),
+                      b.value("has_api_key", false) ? "yes" : "no", HumanAge(b["updated_at"])});
+    }
+    std::fputs(FormatTable({"BACKEND", "MODEL", "URL", "REMOTE MODEL", "API KEY", "UPDATED"}, rows).c_str(), stdout);
+    return 0;
+  });
+  CLI::App* rm = parent->add_subcommand("rm", "Remove an external backend");
+  rm->add_option("NAME", args->name, "Backend name")->required();
+  Command rm_command = AdminCommand(rm, std::make_shared<AdminFlags>(), [args](AdminClient& c, const AdminFlags& f) -> absl::StatusOr<int> {
+    absl::StatusOr<json> answer = c.Call(HttpMethod::kDelete, "/admin/v1/backends/" + PathSegment(args->name));
+    if (!answer.ok()) return answer.status();
+    if (f.json) return PrintJson(*answer);
+    std::printf("removed backend %s\n", args->name.c_str());
+    return 0;
+  });
+  return ParentCommand(parent, {set_command, list, rm_command});
+}
+
 // ---- usage -------------------------------------------------------------------------
 
 std::string Money(int64_t micros) { return fmt::format("{}.{:06}", micros / 1'000'000, micros % 1'000'000); }
@@ -604,7 +678,7 @@ std::vector<Command> AddAdminCommands(CLI::App& root) {
       models, {ModelsAdd(*models), ModelsPull(*models), ModelsList(*models), ModelsInspect(*models),
                ModelsRemove(*models)});
   return {models_command, Deploy(root), Scale(root), Undeploy(root), Ps(root),
-          Config(root),   Audit(root),  Keys(root),  Teams(root), Usage(root)};
+          Config(root),   Audit(root),  Keys(root),  Teams(root), Usage(root), Backends(root)};
 }
 
 }  // namespace triplane::cli

@@ -173,6 +173,16 @@ class GatewayFeed::Impl : public std::enable_shared_from_this<Impl> {
                                               {"deployment", e.deployment},
                                               {"version", e.version}});
     }
+    absl::StatusOr<std::vector<Backend>> backends = store_.ListBackends();
+    if (!backends.ok()) return backends.status();
+    for (const Backend& b : *backends) {
+      if (!models.contains(b.model)) models[b.model] = {{"upstreams", nlohmann::json::array()}};
+      models[b.model]["upstreams"].push_back({{"id", "backend/" + b.name},
+                                              {"url", b.base_url},
+                                              {"external", true},
+                                              {"remote_model", b.remote_model},
+                                              {"api_key", b.api_key}});
+    }
     return snapshot;
   }
 

@@ -10,6 +10,9 @@
 //    "models": {MODEL: {"upstreams": [{"id", "url", "deployment", "version"}, ...]}, ...}}
 //
 // Every model some deployment serves is listed (with no upstreams while none is ready).
+// External backends are upstreams too: {"id": "backend/NAME", "url": BASE_URL,
+// "external": true, "remote_model", "api_key"}. This feed is the only answer that carries
+// their API keys (gateways must present them), and it needs an admin key.
 // The feed recomputes the snapshot every `refresh` and at once after Refresh(); the
 // revision moves only when the content changes. Gateways in this process Subscribe();
 // remote ones long-poll `GET /admin/v1/gateway/state?since=N&timeout=S` (admin key):

@@ -2,9 +2,13 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <iterator>
 
 #include "common/http_server.h"
+#include "common/logging.h"
 #include "common/metrics.h"
 #include "common/openai_error.h"
 #include "common/sha256.h"
@@ -130,6 +134,40 @@ struct GatewayMetrics {
   }
 };
 
+// A logfmt value: bare when it is a plain word, else quoted with \" and \\ escaped.
+std::string LogValue(std::string_view value) {
+  const bool plain = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("._-/:").find(c) != std::string_view::npos;
+  });
+  if (plain) return std::string(value);
+  std::string quoted = "\"";
+  for (char c : value) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    quoted += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
+  }
+  return quoted + "\"";
+}
+
+// The request log: one logfmt line per public API request, answered or refused. It
+// names the key by id and never carries the key, the prompt or the completion.
+void LogRequest(const std::string& request_id, std::string_view endpoint, std::string_view key_id,
+                std::string_view team, std::string_view model, int status, const ForwardResult* result,
+                int64_t cost_micros, std::string_view error) {
+  std::string line = fmt::format("request endpoint={} key={} team={} model={} status={}", LogValue(endpoint),
+                                 LogValue(key_id.empty() ? "-" : key_id), LogValue(team.empty() ? "-" : team),
+                                 LogValue(model), status);
+  if (result != nullptr) {
+    fmt::format_to(std::back_inserter(line),
+                   " instance={} stream={} prompt_tokens={} completion_tokens={} cached_tokens={} "
+                   "ttft_ms={:.2f} latency_ms={:.2f} cost_micros={}",
+                   LogValue(result->instance.empty() ? "-" : result->instance), result->stream,
+                   result->prompt_tokens, result->completion_tokens, result->cached_tokens,
+                   result->ttft_seconds * 1e3, result->latency_seconds * 1e3, cost_micros);
+  }
+  if (!error.empty()) line += " error=" + LogValue(error.substr(0, 512));
+  common::RequestLog(request_id).Info("{}", line);
+}
+
 // The first kPrefixBytes of the prompt's text: requests that share them share a prefix
 // of tokens too, and so the instance's prefix cache.
 constexpr size_t kPrefixBytes = 1024;
@@ -181,7 +219,8 @@ int64_t TokenUpperBound(nlohmann::json& body, bool chat, int64_t default_max_tok
     const nlohmann::json& messages = body.value("messages", nlohmann::json::array());
     prompt = TextBytes(messages) + 16 * static_cast<int64_t>(messages.size()) + 16;
   } else {
-    prompt = TextBytes(body.value("prompt", nlohmann::json())) + TextBytes(body.value("input", nlohmann::json()));
+    // Tokenizers add a few tokens of their own (BOS, a leading space piece).
+    prompt = TextBytes(body.value("prompt", nlohmann::json())) + TextBytes(body.value("input", nlohmann::json())) + 8;
   }
   int64_t completion = 0;
   bool given = false;
@@ -252,9 +291,14 @@ void Gateway::Handle(std::shared_ptr<common::Responder> responder, std::string e
   std::shared_ptr<const GatewaySnapshot> snapshot = options_.state->Get();
   const common::HttpRequest& request = responder->request();
   std::string model_label = "-";  // until the body names a model
-  // Answers without forwarding (401, 403, 404, 429, …), counted like forwarded ones.
+  const KeyInfo* caller = nullptr;
+  // Answers without forwarding (401, 403, 404, 429, …), counted and logged like forwarded ones.
   auto refuse = [&](common::HttpResponse response) {
     metrics.requests.WithLabels({model_label, std::to_string(response.status)}).Inc();
+    const nlohmann::json error = nlohmann::json::parse(response.body, nullptr, false);
+    LogRequest(request.request_id, endpoint, caller ? caller->id : "", caller ? caller->team : "", model_label,
+               response.status, nullptr, 0,
+               error.is_object() ? error.value("error", nlohmann::json::object()).value("message", "") : std::string());
     responder->Send(std::move(response));
   };
   absl::StatusOr<const KeyInfo*> key = Authenticate(*snapshot, request);
@@ -262,6 +306,7 @@ void Gateway::Handle(std::shared_ptr<common::Responder> responder, std::string e
     refuse(common::OpenAiErrorResponse(key.status()));
     return;
   }
+  caller = *key;
   nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
   if (body.is_discarded() || !body.is_object()) {
     refuse(common::OpenAiErrorResponse(400, "the body is not a JSON object"));
@@ -355,6 +400,8 @@ void Gateway::Handle(std::shared_ptr<common::Responder> responder, std::string e
          usage.result = result;
          usage.instance = result.instance;
          usage.cost_micros = CostMicros(price, result.prompt_tokens, result.completion_tokens);
+         LogRequest(usage.request_id, usage.endpoint, usage.key_id, usage.team, usage.model, result.status,
+                    &result, usage.cost_micros, result.error);
          if (sink) sink(std::move(usage));
        }});
 }

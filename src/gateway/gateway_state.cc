@@ -33,7 +33,10 @@ absl::StatusOr<std::shared_ptr<const GatewaySnapshot>> ParseGatewaySnapshot(cons
       for (const nlohmann::json& u : entry.at("upstreams")) {
         upstreams.push_back({.id = u.at("id").get<std::string>(),
                              .url = u.at("url").get<std::string>(),
-                             .version = u.value("version", "")});
+                             .version = u.value("version", ""),
+                             .external = u.value("external", false),
+                             .remote_model = u.value("remote_model", ""),
+                             .api_key = u.value("api_key", "")});
       }
     }
   } catch (const nlohmann::json::exception& e) {

@@ -29,7 +29,7 @@ constexpr size_t kMaxKeptBody = 8u << 20;
 
 // Response headers relayed from the engine; the framing ones are the server's own.
 constexpr std::string_view kRelayedHeaders[] = {"content-type", "cache-control",
-                                                "x-accel-buffering"};
+                                                "x-accel-buffering", "retry-after"};
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -162,6 +162,12 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
       stream_options["include_usage"] = true;
     }
     e->body = body.dump();
+    for (const Upstream& u : e->upstreams) {
+      if (!u.remote_model.empty()) {
+        e->json = std::move(body);  // renamed per external backend in Attempt
+        break;
+      }
+    }
     std::weak_ptr<Exchange> weak_exchange = e;
     e->responder->OnCancel([weak_exchange] {
       if (auto exchange = weak_exchange.lock()) {
@@ -197,6 +203,7 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
     std::string path;
     std::string model;
     std::string body;  // what goes upstream
+    nlohmann::json json;  // the body, kept when some backend needs its model renamed
     std::vector<Upstream> upstreams;
     std::function<void(const ForwardResult&)> on_complete;
     common::HttpHeaders extra_headers;
@@ -318,6 +325,16 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
                                       .url = upstream->url + e->path,
                                       .body = e->body,
                                       .timeout = kUpstreamSilence};
+    if (upstream->external) {
+      // The API root already names the version: ".../v1" + "/chat/completions".
+      forward.url = upstream->url + e->path.substr(std::string_view("/v1").size());
+      if (!upstream->remote_model.empty()) {
+        nlohmann::json renamed = e->json;
+        renamed["model"] = upstream->remote_model;
+        forward.body = renamed.dump();
+      }
+      if (!upstream->api_key.empty()) forward.headers.Set("authorization", "Bearer " + upstream->api_key);
+    }
     forward.headers.Set("content-type", "application/json");
     forward.headers.Set("x-request-id", request.request_id);
     if (auto accept = request.headers.Get("accept")) forward.headers.Set("accept", *accept);
@@ -325,12 +342,21 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
     std::weak_ptr<Impl> weak_self = weak_from_this();
     const std::string upstream_id = upstream->id;
     common::HttpStreamCallbacks callbacks;
-    callbacks.on_head = [e, upstream_id](int status, const common::HttpHeaders& headers) {
+    const bool external = upstream->external;
+    callbacks.on_head = [e, upstream_id, external](int status, const common::HttpHeaders& headers) {
       std::lock_guard lock(e->mu);
       // A draining or overloaded instance: another one may take the request.
       if (status == 503) {
         e->retry = true;
         e->last_error = absl::UnavailableError(fmt::format("instance {} answered 503", upstream_id));
+        return;
+      }
+      // An external backend refusing the key it was given: a configuration problem of
+      // the gateway's, which another upstream may not have.
+      if (external && (status == 401 || status == 403)) {
+        e->retry = true;
+        e->last_error = absl::FailedPreconditionError(
+            fmt::format("{} refused the gateway's credentials ({}); check its api_key", upstream_id, status));
         return;
       }
       common::HttpHeaders relayed;

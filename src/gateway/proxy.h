@@ -31,8 +31,15 @@ namespace triplane::gateway {
 
 struct Upstream {
   std::string id;       // instance id, for logs and load accounting
-  std::string url;      // "http://127.0.0.1:PORT"
+  std::string url;      // "http://127.0.0.1:PORT"; for an external backend its API root
   std::string version;  // the model version it serves (canary weights)
+  // An external OpenAI-compatible server: `url` is its API root ("https://host/v1") and
+  // the request goes to url + "/chat/completions"; `remote_model` (when set) replaces the
+  // body's model; `api_key` (when set) is sent as `Authorization: Bearer`. It is never
+  // logged. A 401 or 403 from it is the gateway's problem, not the client's: answered 502.
+  bool external = false;
+  std::string remote_model;
+  std::string api_key;
 };
 
 // How to choose among a model's instances, beyond "least outstanding requests".

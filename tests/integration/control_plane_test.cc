@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -24,6 +25,7 @@
 #include "nlohmann/json.hpp"
 #include "testing/file_server.h"
 #include "testing/postgres_server.h"
+#include "testing/redis_server.h"
 
 namespace triplane {
 namespace {
@@ -165,6 +167,33 @@ class ControlPlaneTest : public ::testing::Test {
     json d = CliJson({"ps", deployment});
     for (const json& i : d["instances"]) engine_pids_.insert(i.value("pid", int64_t{0}));
     return d["instances"];
+  }
+
+  // Starts `triplane gateway` following this serve; returns its URL ("" on failure).
+  struct SplitGateway {
+    std::unique_ptr<Subprocess> process;
+    std::string url;
+    std::filesystem::path log;
+  };
+  SplitGateway StartGateway(std::vector<std::string> extra = {}) {
+    static int count = 0;
+    const std::string tag = std::to_string(++count);
+    SplitGateway gateway{.log = dir_ / ("gateway-" + tag + ".log")};
+    const std::filesystem::path out = dir_ / ("gateway-" + tag + ".out");
+    std::vector<std::string> argv = {TRIPLANE_BINARY, "gateway", "--port", "0", "--control", url_,
+                                     "--admin-key", AdminKey()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto child = Subprocess::Spawn({.argv = argv, .stdout_path = out.string(), .stderr_path = gateway.log.string()});
+    EXPECT_TRUE(child.ok());
+    if (!child.ok()) return gateway;
+    gateway.process = std::move(*child);
+    for (int i = 0; i < 3000 && gateway.url.empty(); ++i) {
+      const std::string text = ReadFile(out);
+      if (text.find('\n') != std::string::npos) gateway.url = text.substr(0, text.find('\n'));
+      std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_FALSE(gateway.url.empty()) << ReadFile(gateway.log);
+    return gateway;
   }
 
   std::string WriteModel(const std::string& name) {
@@ -474,7 +503,14 @@ TEST_F(ControlPlaneTest, GatewayChecksKeysAndModelsAndHidesUsageNobodyAskedFor) 
 
   // The key's secret is nowhere: not in the log, the database, nor any error body.
   StopServe(SIGTERM);
-  EXPECT_THAT(ReadFile(serve_log_), ::testing::Not(HasSubstr(key)));
+  const std::string log = ReadFile(serve_log_);
+  EXPECT_THAT(log, ::testing::Not(HasSubstr(key)));
+  // The request log: one line per request, answered or refused, naming the key by id.
+  EXPECT_THAT(log, HasSubstr("request endpoint=chat.completions key=" + alice + " team=- model=demo status=200 instance="));
+  EXPECT_THAT(log, HasSubstr("completion_tokens=3"));
+  EXPECT_THAT(log, HasSubstr("request endpoint=chat.completions key=- team=- model=- status=401"));
+  EXPECT_THAT(log, HasSubstr("key=" + other["id"].get<std::string>() + " team=- model=demo status=403"));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr(other["key"].get<std::string>())));
   for (const char* file : {"triplane.db", "triplane.db-wal"}) {
     EXPECT_THAT(ReadFile(data_dir_ / file), ::testing::Not(HasSubstr(key))) << file;
   }
@@ -519,7 +555,7 @@ TEST_F(ControlPlaneTest, ADailyTokenBudgetSurvivesARestart) {
   ChatUntilAnswered("demo");
   json user = CliJson({"keys", "create", "budgeted"});
   const std::string key = user["key"];
-  ASSERT_EQ(Cli({"config", "set", "limits.key." + user["id"].get<std::string>(), "{\"tokens_per_day\": 40}"}).code, 0);
+  ASSERT_EQ(Cli({"config", "set", "limits.key." + user["id"].get<std::string>(), "{\"tokens_per_day\": 60}"}).code, 0);
   const json body = {{"model", "demo"}, {"prompt", "a"}, {"max_tokens", 10}, {"ignore_eos", true}};
   int answered = 0;
   int status = 200;
@@ -597,22 +633,36 @@ TEST_F(ControlPlaneTest, AnEngineKilledMidStreamEndsTheStreamWithAnErrorAndAFail
   EXPECT_EQ(after, before + 1);
 }
 
+TEST_F(ControlPlaneTest, ARequestToADeadInstanceIsRetriedOnAnother) {
+  ASSERT_NO_FATAL_FAILURE(StartServe());
+  ChatUntilAnswered("demo");
+  ASSERT_EQ(Cli({"scale", "demo", "2", "--wait", "--timeout", "120"}).code, 0);
+  json instances = Instances("demo");
+  ASSERT_EQ(instances.size(), 2u);
+  // Both are routed to before one dies (the gateway follows within ~250 ms).
+  std::set<std::string> served;
+  for (int i = 0; i < 200 && served.size() < 2; ++i) {
+    common::HttpResponse r = Post("/v1/completions", {{"model", "demo"}, {"prompt", fmt::format("p{}", i)}, {"max_tokens", 1}});
+    if (r.status == 200) served.insert(std::string(r.headers.Get("x-triplane-instance").value_or("")));
+  }
+  ASSERT_EQ(served.size(), 2u);
+  const std::string dead = instances[0]["id"];
+  ASSERT_EQ(::kill(static_cast<pid_t>(instances[0]["pid"].get<int64_t>()), SIGKILL), 0);
+  // Until the control plane notices, the gateway still lists the dead instance: requests
+  // that pick it fail to connect, before any answer, and go to the other one.
+  for (int i = 0; i < 20; ++i) {
+    common::HttpResponse r = Post("/v1/completions", {{"model", "demo"}, {"prompt", fmt::format("q{}", i)}, {"max_tokens", 1}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.headers.Get("x-triplane-instance").value_or(""), dead);
+  }
+}
+
 TEST_F(ControlPlaneTest, ASplitGatewayFollowsTheControlPlane) {
   ASSERT_NO_FATAL_FAILURE(StartServe());
   ChatUntilAnswered("demo");
-  const std::filesystem::path out = dir_ / "gateway.out";
-  auto gateway = Subprocess::Spawn({.argv = {TRIPLANE_BINARY, "gateway", "--port", "0", "--control", url_,
-                                             "--admin-key", AdminKey()},
-                                    .stdout_path = out.string(),
-                                    .stderr_path = (dir_ / "gateway.log").string()});
-  ASSERT_TRUE(gateway.ok());
-  std::string gateway_url;
-  for (int i = 0; i < 3000 && gateway_url.empty(); ++i) {
-    const std::string text = ReadFile(out);
-    if (text.find('\n') != std::string::npos) gateway_url = text.substr(0, text.find('\n'));
-    std::this_thread::sleep_for(10ms);
-  }
-  ASSERT_FALSE(gateway_url.empty()) << ReadFile(dir_ / "gateway.log");
+  SplitGateway split = StartGateway();
+  const std::string gateway_url = split.url;
+  ASSERT_FALSE(gateway_url.empty());
   const std::string serve_url = url_;
   url_ = gateway_url;  // Post() goes to the gateway now
   const json answer = ChatUntilAnswered("demo");
@@ -629,8 +679,8 @@ TEST_F(ControlPlaneTest, ASplitGatewayFollowsTheControlPlane) {
   }
   EXPECT_EQ(status, 200);
   url_ = serve_url;
-  (*gateway)->Signal(SIGTERM);
-  auto exit = (*gateway)->Wait(30s);
+  split.process->Signal(SIGTERM);
+  auto exit = split.process->Wait(30s);
   ASSERT_TRUE(exit.has_value());
   EXPECT_EQ(exit->code, 0);
   // Its usage rows reached the control plane's ledger (sent in batches, the rest at exit).
@@ -638,6 +688,163 @@ TEST_F(ControlPlaneTest, ASplitGatewayFollowsTheControlPlane) {
   ASSERT_EQ(bob["data"].size(), 1u) << bob.dump();
   EXPECT_EQ(bob["data"][0]["requests"], 1);
   EXPECT_EQ(bob["data"][0]["completion_tokens"], 1);
+}
+
+TEST_F(ControlPlaneTest, AnExternalBackendGetsItsKeyAndNobodyElseSeesIt) {
+  ASSERT_NO_FATAL_FAILURE(StartServe({"--no-demo"}));
+  // The "hosted API": an engine of its own that wants a key, outside the control plane.
+  const std::string secret = "sk-upstream-" + std::string(40, 'q');
+  const std::filesystem::path engine_out = dir_ / "upstream.out";
+  auto upstream = Subprocess::Spawn({.argv = {TRIPLANE_BINARY, "engine", "--model", WriteModel("up.gguf"), "--port", "0",
+                                              "--served-model-name", "upstream-tiny", "--threads", "1"},
+                                     .env = {"TRIPLANE_API_KEY=" + secret},
+                                     .stdout_path = engine_out.string(),
+                                     .stderr_path = (dir_ / "upstream.log").string()});
+  ASSERT_TRUE(upstream.ok());
+  std::string engine_url;
+  for (int i = 0; i < 3000 && engine_url.empty(); ++i) {
+    std::istringstream lines(ReadFile(engine_out));
+    for (std::string line; std::getline(lines, line);) {
+      if (line.starts_with("http://")) engine_url = line.substr(0, line.find(' '));
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_FALSE(engine_url.empty()) << ReadFile(dir_ / "upstream.log");
+  auto engine_health = [&] { return http_.Send({.url = engine_url + "/health"}); };
+  for (int i = 0; i < 600 && engine_health().value_or(common::HttpResponse{}).status != 200; ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
+  // The engine itself refuses callers without its key.
+  auto direct = http_.Send({.method = common::HttpMethod::kPost, .url = engine_url + "/v1/completions",
+                            .body = R"({"model":"upstream-tiny","prompt":"a","max_tokens":1})"});
+  ASSERT_TRUE(direct.ok());
+  EXPECT_EQ(direct->status, 401);
+
+  const std::filesystem::path key_file = dir_ / "upstream.key";
+  std::ofstream(key_file) << secret << "\n";
+  CliResult set = Cli({"backends", "set", "hosted", "--model", "gpt-mini", "--url", engine_url + "/v1",
+                       "--remote-model", "upstream-tiny", "--api-key-file", key_file.string()});
+  ASSERT_EQ(set.code, 0) << set.err;
+  EXPECT_THAT(set.out, HasSubstr("with an API key"));
+  json listed = CliJson({"backends", "ls"});
+  ASSERT_EQ(listed["data"].size(), 1u);
+  EXPECT_EQ(listed["data"][0]["has_api_key"], true);
+
+  const json body = {{"model", "gpt-mini"}, {"prompt", "a"}, {"max_tokens", 2}, {"ignore_eos", true}};
+  common::HttpResponse answer;
+  for (int i = 0; i < 100; ++i) {  // the gateway follows the new backend within ~250 ms
+    answer = Post("/v1/completions", body);
+    if (answer.status != 404) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  EXPECT_EQ(answer.headers.Get("x-triplane-instance").value_or(""), "backend/hosted");
+  EXPECT_EQ(json::parse(answer.body)["usage"]["completion_tokens"], 2);
+  json stream_body = body;
+  stream_body["stream"] = true;
+  common::HttpResponse streamed = Post("/v1/completions", stream_body);
+  EXPECT_EQ(streamed.status, 200);
+  EXPECT_THAT(streamed.body, HasSubstr("data: [DONE]"));
+
+  // A wrong key is the gateway's problem: 502 saying so, not the upstream's 401.
+  std::ofstream(key_file) << "sk-wrong\n";
+  ASSERT_EQ(Cli({"backends", "set", "hosted", "--model", "gpt-mini", "--url", engine_url + "/v1",
+                 "--remote-model", "upstream-tiny", "--api-key-file", key_file.string()}).code, 0);
+  common::HttpResponse refused;
+  for (int i = 0; i < 100; ++i) {
+    refused = Post("/v1/completions", body);
+    if (refused.status != 200) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(refused.status, 502) << refused.body;
+  EXPECT_THAT(refused.body, HasSubstr("refused the gateway's credentials"));
+  EXPECT_EQ(Cli({"backends", "rm", "hosted"}).code, 0);
+  EXPECT_NE(Cli({"backends", "set", "bad", "--model", "m", "--url", "file:///etc/passwd"}).code, 0);
+
+  // The ledger names the backend as the instance.
+  json rows = CliJson({"usage", "--by", "model", "--model", "gpt-mini"});
+  ASSERT_EQ(rows["data"].size(), 1u);
+  EXPECT_GE(rows["data"][0]["requests"].get<int>(), 2);
+
+  // The key is in no answer, no audit row and no log line.
+  const std::string audit = Cli({"audit", "ls", "--json"}).out;
+  EXPECT_THAT(audit, HasSubstr("backend/hosted"));
+  EXPECT_THAT(audit, ::testing::Not(HasSubstr(secret)));
+  EXPECT_THAT(listed.dump(), ::testing::Not(HasSubstr(secret)));
+  (*upstream)->Signal(SIGTERM);
+  EXPECT_TRUE((*upstream)->Wait(30s).has_value());
+  StopServe(SIGTERM);
+  EXPECT_THAT(ReadFile(serve_log_), HasSubstr("model=gpt-mini status=200 instance=backend/hosted"));
+  EXPECT_THAT(ReadFile(serve_log_), ::testing::Not(HasSubstr(secret)));
+  EXPECT_THAT(ReadFile(dir_ / "upstream.log"), ::testing::Not(HasSubstr(secret)));
+}
+
+TEST_F(ControlPlaneTest, TwoGatewaysOnOneRedisNeverOvershootADailyBudget) {
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis = testing::RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  ASSERT_NO_FATAL_FAILURE(StartServe({"--limits", (*redis)->Url()}));
+  ChatUntilAnswered("demo");
+  json user = CliJson({"keys", "create", "shared-budget"});
+  const std::string key = user["key"], id = user["id"];
+  constexpr int kBudget = 600;
+  ASSERT_EQ(Cli({"config", "set", "limits.key." + id, fmt::format("{{\"tokens_per_day\": {}}}", kBudget)}).code, 0);
+  SplitGateway a = StartGateway({"--limits", (*redis)->Url()});
+  SplitGateway b = StartGateway({"--limits", (*redis)->Url()});
+  ASSERT_FALSE(a.url.empty());
+  ASSERT_FALSE(b.url.empty());
+
+  // 8 clients per gateway spend one budget until both gateways refuse.
+  const json body = {{"model", "demo"}, {"prompt", "hello"}, {"max_tokens", 8}, {"ignore_eos", true}};
+  std::atomic<int64_t> seen_tokens{0};
+  std::atomic<int> answered{0}, refused{0}, other{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 16; ++c) {
+    clients.emplace_back([&, c] {
+      HttpClient client;
+      const std::string& url = (c % 2 == 0 ? a : b).url;
+      for (int consecutive_429 = 0, i = 0; consecutive_429 < 3 && i < 400; ++i) {
+        common::HttpClientRequest request{.method = common::HttpMethod::kPost, .url = url + "/v1/completions",
+                                          .body = body.dump()};
+        request.headers.Set("authorization", "Bearer " + key);
+        auto response = client.Send(request);
+        if (!response.ok()) {
+          ++other;
+          continue;
+        }
+        if (response->status == 200) {
+          consecutive_429 = 0;
+          ++answered;
+          const json usage = json::parse(response->body, nullptr, false)["usage"];
+          seen_tokens += usage.value("total_tokens", 0);
+        } else if (response->status == 429) {
+          ++consecutive_429, ++refused;
+        } else if (response->status == 404 || response->status == 503) {
+          std::this_thread::sleep_for(50ms);  // the gateway is still following
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_GT(answered.load(), 0);
+  EXPECT_GT(refused.load(), 0);
+  // Never over: the tokens clients saw, and those the ledger recorded, fit the budget.
+  EXPECT_LE(seen_tokens.load(), kBudget);
+  for (SplitGateway* g : {&a, &b}) {
+    g->process->Signal(SIGTERM);
+    auto exit = g->process->Wait(30s);
+    ASSERT_TRUE(exit.has_value());
+    EXPECT_EQ(exit->code, 0) << ReadFile(g->log);
+  }
+  json totals = CliJson({"usage", "--by", "key", "--key", id});
+  ASSERT_EQ(totals["data"].size(), 1u);
+  const int64_t ledger = totals["data"][0]["prompt_tokens"].get<int64_t>() + totals["data"][0]["completion_tokens"].get<int64_t>();
+  EXPECT_EQ(ledger, seen_tokens.load());
+  EXPECT_LE(ledger, kBudget);
+  // And close to it: a request needs at most prompt + 8 tokens, so little is left unspent.
+  EXPECT_GT(ledger, kBudget / 2);
 }
 
 TEST_F(ControlPlaneTest, ControlAloneServesTheAdminApiButNotThePublicOne) {

@@ -66,7 +66,8 @@ class AdminApi::Impl {
                   .on_deployments_changed = options_.on_deployments_changed,
                   .capacity = options_.capacity},
         pool_(std::max(1, options_.worker_threads), "admin-api") {
-    for (auto* area : {&ModelRoutes, &DeploymentRoutes, &AccessRoutes, &ConfigRoutes, &UsageRoutes}) {
+    for (auto* area : {&ModelRoutes, &DeploymentRoutes, &AccessRoutes, &ConfigRoutes, &UsageRoutes,
+                       &BackendRoutes}) {
       for (Route& route : (*area)(services_)) routes_.push_back(std::move(route));
     }
   }

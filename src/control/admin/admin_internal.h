@@ -57,13 +57,14 @@ struct Route {
 };
 
 // The routes of each area (admin_models.cc, admin_deployments.cc, admin_access.cc,
-// admin_config.cc). The config watch is not among them: it waits on its own thread
+// admin_config.cc, admin_usage.cc, admin_backends.cc). The config watch is not among them: it waits on its own thread
 // (admin_api.cc).
 std::vector<Route> ModelRoutes(const Services& services);
 std::vector<Route> DeploymentRoutes(const Services& services);
 std::vector<Route> AccessRoutes(const Services& services);
 std::vector<Route> ConfigRoutes(const Services& services);
 std::vector<Route> UsageRoutes(const Services& services);
+std::vector<Route> BackendRoutes(const Services& services);
 
 // GET /admin/v1/config/watch after its parameters are checked: waits until the config
 // revision is above `since` or `timeout` passes, in slices of at most `slice` so that

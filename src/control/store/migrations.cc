@@ -166,10 +166,25 @@ CREATE INDEX usage_by_key ON usage_ledger (key_id, time_us);
 CREATE INDEX usage_by_team ON usage_ledger (team, time_us);
 )sql";
 
+// Version 3: external OpenAI-compatible backends (issue 6).
+constexpr std::string_view kBackends = R"sql(
+CREATE TABLE backends (
+  name TEXT PRIMARY KEY,
+  model TEXT NOT NULL,
+  base_url TEXT NOT NULL,
+  remote_model TEXT NOT NULL DEFAULT '',
+  api_key TEXT NOT NULL DEFAULT '',
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX backends_by_model ON backends (model);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema: models, deployments, instances, teams, keys, config, audit",
      kInitialSchema},
     {2, "usage ledger", kUsageLedger},
+    {3, "external backends", kBackends},
 };
 
 // Any constant: the key of the PostgreSQL advisory lock that serialises migrations.

@@ -64,6 +64,10 @@ class SqlStore final : public Store {
   absl::StatusOr<std::vector<ApiKey>> ListApiKeys() override;
   absl::StatusOr<ApiKey> RevokeApiKey(std::string_view id, const WriteOptions& options) override;
 
+  absl::StatusOr<Backend> PutBackend(const Backend& backend, const WriteOptions& options) override;
+  absl::StatusOr<std::vector<Backend>> ListBackends() override;
+  absl::Status DeleteBackend(std::string_view name, const WriteOptions& options) override;
+
   absl::StatusOr<int64_t> AppendUsage(std::span<const UsageRecord> records) override;
   absl::StatusOr<std::vector<UsageRecord>> ListUsage(const UsageQuery& query) override;
   absl::StatusOr<std::vector<UsageTotals>> SummarizeUsage(const UsageQuery& query,

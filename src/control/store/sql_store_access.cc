@@ -1,4 +1,4 @@
-// SqlStore: teams and API keys (SHA-256 digests only).
+// SqlStore: teams, API keys (SHA-256 digests only) and external backends.
 
 #include <algorithm>
 #include <utility>
@@ -48,6 +48,22 @@ absl::StatusOr<ApiKey> KeyFromRow(const Row& row) {
     if (m.is_string()) k.allowed_models.push_back(m.get<std::string>());
   }
   return k;
+}
+
+constexpr std::string_view kBackendColumns =
+    "name, model, base_url, remote_model, api_key, created_at, updated_at";
+
+absl::StatusOr<Backend> BackendFromRow(const Row& row) {
+  sql::RowReader r(row);
+  Backend b{.name = r.Text(0),
+            .model = r.Text(1),
+            .base_url = r.Text(2),
+            .remote_model = r.Text(3),
+            .api_key = r.Text(4),
+            .created_at = FromMicros(r.Int(5)),
+            .updated_at = FromMicros(r.Int(6))};
+  TP_RETURN_IF_ERROR(r.status());
+  return b;
 }
 
 std::optional<int64_t> OptionalMicros(const std::optional<absl::Time>& t) {
@@ -227,6 +243,74 @@ absl::StatusOr<ApiKey> SqlStore::RevokeApiKey(std::string_view id, const WriteOp
     return AuditIn(txn, options, "key.revoke", "key/" + after.id, ToJson(before), ToJson(after));
   }));
   return after;
+}
+
+
+// ---- External backends ----
+
+absl::StatusOr<Backend> SqlStore::PutBackend(const Backend& backend, const WriteOptions& options) {
+  TP_RETURN_IF_ERROR(ValidateName("backend", backend.name));
+  TP_RETURN_IF_ERROR(ValidateName("model", backend.model));
+  if (!backend.remote_model.empty() && backend.remote_model.size() > 256) {
+    return absl::InvalidArgumentError("remote_model is longer than 256 bytes");
+  }
+  TP_RETURN_IF_ERROR(ValidateBackendUrl(backend.base_url));
+  Backend stored = backend;
+  const int64_t now = NowMicros();
+  stored.created_at = stored.updated_at = FromMicros(now);
+  TP_RETURN_IF_ERROR(Write([&](sql::Transaction& txn) -> absl::Status {
+    TP_ASSIGN_OR_RETURN(
+        sql::Result existing,
+        txn.Exec(fmt::format("SELECT {} FROM backends WHERE name = $1{}", kBackendColumns, ForUpdate()),
+                 {backend.name}));
+    if (existing.rows.empty()) {
+      TP_RETURN_IF_ERROR(txn.Exec("INSERT INTO backends (name, model, base_url, remote_model, api_key, "
+                                  "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                                  {stored.name, stored.model, stored.base_url, stored.remote_model,
+                                   stored.api_key, now})
+                             .status());
+      return AuditIn(txn, options, "backend.create", "backend/" + stored.name, nullptr, ToJson(stored));
+    }
+    TP_ASSIGN_OR_RETURN(Backend before, BackendFromRow(existing.rows[0]));
+    stored.created_at = before.created_at;
+    TP_RETURN_IF_ERROR(txn.Exec("UPDATE backends SET model = $2, base_url = $3, remote_model = $4, "
+                                "api_key = $5, updated_at = $6 WHERE name = $1",
+                                {stored.name, stored.model, stored.base_url, stored.remote_model,
+                                 stored.api_key, now})
+                           .status());
+    return AuditIn(txn, options, "backend.update", "backend/" + stored.name, ToJson(before),
+                   ToJson(stored));
+  }));
+  return stored;
+}
+
+absl::StatusOr<std::vector<Backend>> SqlStore::ListBackends() {
+  std::vector<Backend> backends;
+  TP_RETURN_IF_ERROR(Read([&](sql::Transaction& txn) -> absl::Status {
+    backends.clear();
+    TP_ASSIGN_OR_RETURN(
+        sql::Result result,
+        txn.Exec(fmt::format("SELECT {} FROM backends ORDER BY name", kBackendColumns), {}));
+    for (const auto& row : result.rows) {
+      TP_ASSIGN_OR_RETURN(Backend b, BackendFromRow(row));
+      backends.push_back(std::move(b));
+    }
+    return absl::OkStatus();
+  }));
+  return backends;
+}
+
+absl::Status SqlStore::DeleteBackend(std::string_view name, const WriteOptions& options) {
+  return Write([&](sql::Transaction& txn) -> absl::Status {
+    TP_ASSIGN_OR_RETURN(
+        sql::Result existing,
+        txn.Exec(fmt::format("SELECT {} FROM backends WHERE name = $1{}", kBackendColumns, ForUpdate()),
+                 {name}));
+    if (existing.rows.empty()) return internal::NotFound("backend", name);
+    TP_ASSIGN_OR_RETURN(Backend before, BackendFromRow(existing.rows[0]));
+    TP_RETURN_IF_ERROR(txn.Exec("DELETE FROM backends WHERE name = $1", {name}).status());
+    return AuditIn(txn, options, "backend.delete", "backend/" + before.name, ToJson(before), nullptr);
+  });
 }
 
 }  // namespace triplane::control

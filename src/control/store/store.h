@@ -147,6 +147,16 @@ class Store {
   [[nodiscard]] virtual absl::StatusOr<ApiKey> RevokeApiKey(std::string_view id,
                                                             const WriteOptions& options) = 0;
 
+  // ---- External backends ----
+
+  // Creates or replaces backend `backend.name` (audited as backend.create or
+  // backend.update, without the key). InvalidArgument for a bad name, model or URL.
+  [[nodiscard]] virtual absl::StatusOr<Backend> PutBackend(const Backend& backend,
+                                                           const WriteOptions& options) = 0;
+  [[nodiscard]] virtual absl::StatusOr<std::vector<Backend>> ListBackends() = 0;
+  [[nodiscard]] virtual absl::Status DeleteBackend(std::string_view name,
+                                                   const WriteOptions& options) = 0;
+
   // ---- Usage ledger: one row per served request (data, not audited) ----
 
   // Appends `records` in one transaction and returns how many were inserted: a record

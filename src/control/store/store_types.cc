@@ -3,6 +3,7 @@
 #include <array>
 #include <utility>
 
+#include "common/http_types.h"
 #include "fmt/format.h"
 
 namespace triplane::control {
@@ -107,6 +108,18 @@ absl::Status ValidateName(std::string_view what, std::string_view name) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateBackendUrl(std::string_view url) {
+  std::string error;
+  const std::optional<common::HttpUrl> parsed = common::ParseHttpUrl(url, &error);
+  if (!parsed) return absl::InvalidArgumentError(fmt::format("invalid backend URL: {}", error));
+  if (parsed->target.find_first_of("?#") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        "invalid backend URL: give the API root (e.g. https://host/v1), without a query or fragment");
+  }
+  if (url.size() > 2048) return absl::InvalidArgumentError("invalid backend URL: longer than 2048 bytes");
+  return absl::OkStatus();
+}
+
 absl::Status ValidateConfigKey(std::string_view key) {
   if (key.empty()) return absl::InvalidArgumentError("config key must not be empty");
   if (key.size() > 256) {
@@ -201,6 +214,16 @@ nlohmann::json ToJson(const Team& team) {
   return {{"name", team.name},
           {"description", team.description},
           {"created_at", TimeText(team.created_at)}};
+}
+
+nlohmann::json ToJson(const Backend& backend) {
+  return {{"name", backend.name},
+          {"model", backend.model},
+          {"base_url", backend.base_url},
+          {"remote_model", backend.remote_model},
+          {"has_api_key", !backend.api_key.empty()},
+          {"created_at", TimeText(backend.created_at)},
+          {"updated_at", TimeText(backend.updated_at)}};
 }
 
 nlohmann::json ToJson(const ApiKey& key) {

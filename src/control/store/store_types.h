@@ -133,6 +133,24 @@ struct Team {
   absl::Time created_at = absl::InfinitePast();
 };
 
+// An external OpenAI-compatible server (another vLLM or llama.cpp server, a hosted API)
+// that serves `model` next to, or instead of, local deployments. The API key is a secret
+// the gateway must present upstream, so it is stored as given; it never appears in audit
+// rows (ToJson leaves it out), admin API answers or logs.
+struct Backend {
+  std::string name;          // see ValidateName
+  std::string model;         // the public model name it answers for
+  std::string base_url;      // up to the API root: "https://api.example.com/v1"
+  std::string remote_model;  // the name sent upstream; "" = `model`
+  std::string api_key;       // secret; "" = none
+  absl::Time created_at = absl::InfinitePast();  // set by the store
+  absl::Time updated_at = absl::InfinitePast();  // set by the store
+};
+
+// InvalidArgument unless `url` is an absolute http(s) URL with a host and neither a
+// query, a fragment nor user info (a key belongs in api_key, not in the URL).
+[[nodiscard]] absl::Status ValidateBackendUrl(std::string_view url);
+
 enum class KeyRole { kAdmin, kUser };
 
 // An API key as stored: only the SHA-256 digest of the secret, never the secret itself.
@@ -306,6 +324,7 @@ nlohmann::json ToJson(const Deployment& deployment);
 // Includes "url": "http://host:port" when port > 0 (else null); provider_data is left out.
 nlohmann::json ToJson(const Instance& instance);
 nlohmann::json ToJson(const Team& team);
+nlohmann::json ToJson(const Backend& backend);  // "has_api_key", never the key
 nlohmann::json ToJson(const ApiKey& key);
 // Latencies in seconds, time as RFC 3339 UTC.
 nlohmann::json ToJson(const UsageRecord& record);

@@ -334,6 +334,47 @@ TEST_P(StoreTest, KeysKeepDigestsOnlyAndBelongToTeams) {
   }
 }
 
+TEST_P(StoreTest, BackendsAreReplacedInPlaceAndTheirKeysStayOutOfTheAudit) {
+  const std::string secret = "sk-upstream-secret-0123456789";
+  Backend backend{.name = "hosted", .model = "gpt-mini", .base_url = "https://api.example.com/v1",
+                  .remote_model = "gpt-4o-mini", .api_key = secret};
+  absl::StatusOr<Backend> created = store_->PutBackend(backend, kAdmin);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->api_key, secret);
+  backend.base_url = "http://127.0.0.1:9/v1";
+  backend.api_key.clear();
+  absl::StatusOr<Backend> updated = store_->PutBackend(backend, kAdmin);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->created_at, created->created_at);
+  absl::StatusOr<std::vector<Backend>> listed = store_->ListBackends();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].base_url, "http://127.0.0.1:9/v1");
+  EXPECT_EQ((*listed)[0].remote_model, "gpt-4o-mini");
+  EXPECT_TRUE((*listed)[0].api_key.empty());
+
+  for (const char* url : {"ftp://host/v1", "https://user:pw@host/v1", "https://host/v1?key=1", "host/v1", ""}) {
+    backend.base_url = url;
+    EXPECT_EQ(store_->PutBackend(backend, kAdmin).status().code(), absl::StatusCode::kInvalidArgument) << url;
+  }
+  backend.base_url = "https://api.example.com/v1";
+  backend.name = "../etc";
+  EXPECT_EQ(store_->PutBackend(backend, kAdmin).status().code(), absl::StatusCode::kInvalidArgument);
+
+  TP_EXPECT_OK(store_->DeleteBackend("hosted", kAdmin));
+  EXPECT_EQ(store_->DeleteBackend("hosted", kAdmin).code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->ListBackends()->empty());
+  absl::StatusOr<std::vector<AuditRecord>> audit = store_->ListAudit({.limit = 1000});
+  ASSERT_TRUE(audit.ok());
+  int backend_rows = 0;
+  for (const AuditRecord& r : *audit) {
+    if (r.target != "backend/hosted") continue;
+    ++backend_rows;
+    EXPECT_THAT(r.after.dump() + r.before.dump(), Not(HasSubstr(secret)));
+  }
+  EXPECT_EQ(backend_rows, 3);  // create, update, delete
+}
+
 TEST_P(StoreTest, MigrationsAreRecordedAndIdempotentOnReopen) {
   const int64_t latest = Migrations().back().version;
   EXPECT_EQ(store_->SchemaVersion().value_or(-1), latest);
