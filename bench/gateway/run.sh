@@ -2,7 +2,9 @@
 # The gateway's added latency: the same small request (1 completion token from a tiny
 # random model) sent with wrk straight to an engine instance and through the gateway of
 # `triplane serve` (API key check, limits, routing, usage row), side by side in one run.
-# Prints a markdown table; the difference of the two is what the gateway adds.
+# Then the same at a fixed rate (open loop, RATE requests/s), and STREAMS concurrent SSE
+# streams held through a separate `triplane gateway` process, whose memory per stream is
+# measured. Prints markdown tables; the difference of the two is what the gateway adds.
 #
 #   BUILD_DIR=build bench/gateway/run.sh
 #
@@ -10,27 +12,37 @@
 #   BUILD_DIR    build tree holding ./triplane [build]
 #   DURATION     wrk duration per case [10s]
 #   CONNECTIONS  concurrency of the throughput case [16]
+#   RATE         fixed request rate of the open-loop case [1000]
+#   STREAMS      SSE streams held at once [1000]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 readonly BUILD_DIR="${BUILD_DIR:-build}"
 readonly DURATION="${DURATION:-10s}"
 readonly CONNECTIONS="${CONNECTIONS:-16}"
+readonly RATE="${RATE:-1000}"
+readonly STREAMS="${STREAMS:-1000}"
 readonly TRIPLANE="${BUILD_DIR}/triplane"
+readonly LOAD="${BUILD_DIR}/bench/gateway/gateway_load"
 CACHE="${TRIPLANE_CACHE:-${HOME}/.cache/triplane}"
 source bench/lib.sh
 
 [[ -x "${TRIPLANE}" ]] || die "${TRIPLANE} not found; build first (make build)"
+[[ -x "${LOAD}" ]] || die "${LOAD} not found; build it: cmake --build ${BUILD_DIR} --target gateway_load"
 command -v wrk >/dev/null || die "wrk not found (Debian: apt-get install wrk)"
 ensure_jq
 
 WORK="$(mktemp -d -t triplane-gateway-bench.XXXXXX)"
 SERVE_PID=""
+STREAM_ENGINE_PID=""
+GATEWAY_PID=""
 cleanup() {
-  if [[ -n "${SERVE_PID}" ]] && kill -0 "${SERVE_PID}" 2>/dev/null; then
-    kill -TERM "${SERVE_PID}" 2>/dev/null || true
-    wait "${SERVE_PID}" 2>/dev/null || true
-  fi
+  for pid in "${GATEWAY_PID}" "${STREAM_ENGINE_PID}" "${SERVE_PID}"; do
+    if [[ -n "${pid}" ]] && kill -0 "${pid}" 2>/dev/null; then
+      kill -TERM "${pid}" 2>/dev/null || true
+      wait "${pid}" 2>/dev/null || true
+    fi
+  done
   rm -rf "${WORK}"
 }
 trap cleanup EXIT
@@ -95,3 +107,54 @@ printf "| %s connections, p50 / p99 | %s / %s ms | %s / %s ms | |\n" "${CONNECTI
   "$(percentile 50% "${WORK}/gatewayN.txt")" "$(percentile 99% "${WORK}/gatewayN.txt")"
 printf "| %s connections, requests/s | %s | %s | |\n" "${CONNECTIONS}" \
   "$(rps "${WORK}/directN.txt")" "$(rps "${WORK}/gatewayN.txt")"
+
+# ---- fixed rate (open loop) ----
+rate_run() {  # rate_run NAME URL [KEY]
+  "${LOAD}" rate --url "$2" --key "${3:-}" --model tiny --rate "${RATE}" --seconds "${DURATION%s}" >"${WORK}/$1.json" \
+    || die "$1: failed requests: $(cat "${WORK}/$1.json")"
+}
+note "fixed rate: ${RATE} requests/s for ${DURATION}, direct then through the gateway"
+rate_run rate_direct "${ENGINE}"
+rate_run rate_gateway "${URL}" "${KEY}"
+q() { jq -r "$1" "${WORK}/$2.json"; }
+echo
+echo "| ${RATE} requests/s, open loop | direct to the engine | through the gateway | added by the gateway |"
+echo "|---|---:|---:|---:|"
+for p in p50 p99 p999; do
+  d=$(q ".latency_ms.${p}" rate_direct); g=$(q ".latency_ms.${p}" rate_gateway)
+  printf "| %s latency | %.3f ms | %.3f ms | %.3f ms |\n" "${p}" "$d" "$g" "$(awk -v a="$g" -v b="$d" 'BEGIN { print a - b }')"
+done
+printf "| achieved rate | %.0f/s | %.0f/s | |\n" "$(q .achieved_rate rate_direct)" "$(q .achieved_rate rate_gateway)"
+
+# ---- many held streams through a split gateway ----
+# An engine with room for every stream at once, registered as an external backend (any
+# OpenAI-compatible server is one), and a `triplane gateway` process of its own, so that
+# the memory measured is the gateway's alone.
+ENGINE_PORT="$(free_port)"
+"${TRIPLANE}" engine --model "${WORK}/tiny.gguf" --port "${ENGINE_PORT}" --served-model-name streams --threads 1 \
+  --max-seqs "$((STREAMS + 24))" --max-waiting "$((STREAMS * 2))" --ctx 4096 --kv-memory 2GiB --log-level warn \
+  >"${WORK}/streams-engine.out" 2>"${WORK}/streams-engine.log" &
+STREAM_ENGINE_PID=$!
+wait_http "http://127.0.0.1:${ENGINE_PORT}/health" 60
+cli backends set streams --model streams --url "http://127.0.0.1:${ENGINE_PORT}/v1" >/dev/null
+GATEWAY_PORT="$(free_port)"
+"${TRIPLANE}" gateway --port "${GATEWAY_PORT}" --control "${URL}" --admin-key "${KEY}" --log-level warn \
+  >"${WORK}/gateway.out" 2>"${WORK}/gateway.log" &
+GATEWAY_PID=$!
+GATEWAY="http://127.0.0.1:${GATEWAY_PORT}"
+wait_http "${GATEWAY}/health" 60
+for _ in $(seq 1 200); do
+  curl -sf -H "authorization: Bearer ${KEY}" "${GATEWAY}/v1/models" | grep -q '"streams"' && break
+  sleep 0.05
+done
+note "holding ${STREAMS} streams through ${GATEWAY} (pid ${GATEWAY_PID})"
+"${LOAD}" streams --url "${GATEWAY}" --key "${KEY}" --model streams --streams "${STREAMS}" --pid "${GATEWAY_PID}" \
+  --hold 3 --max-tokens 3000 >"${WORK}/streams.json" || die "streams: $(cat "${WORK}/streams.json")"
+echo
+echo "| concurrent SSE streams through \`triplane gateway\` | value |"
+echo "|---|---:|"
+printf "| streams held | %s of %s |\n" "$(q .held streams)" "$(q .streams streams)"
+printf "| gateway RSS idle / holding them | %.1f / %.1f MiB |\n" \
+  "$(awk -v b="$(q .rss_idle_bytes streams)" 'BEGIN { print b / 1048576 }')" \
+  "$(awk -v b="$(q .rss_held_bytes streams)" 'BEGIN { print b / 1048576 }')"
+printf "| memory per stream | %.1f KB |\n" "$(awk -v b="$(q .bytes_per_stream streams)" 'BEGIN { print b / 1000 }')"

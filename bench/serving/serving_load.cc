@@ -20,11 +20,13 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "load_stats.h"
 #include "common/http_client.h"
 #include "nlohmann/json.hpp"
 
 namespace {
 
+using triplane::bench::Percentile;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kWords[] = {
@@ -52,14 +54,6 @@ struct Sample {
   int64_t tokens = 0;
 };
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const double rank = p / 100.0 * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<size_t>(rank);
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (rank - static_cast<double>(lo));
-}
 
 }  // namespace
 
