@@ -103,7 +103,7 @@ int Rate(const std::string& url, const std::string& key, const std::string& mode
 int Streams(const std::string& url, const std::string& key, const std::string& model, int streams, int pid,
             double hold_s, int max_tokens) {
   // Declared before the client: its callbacks may still run while it shuts down.
-  std::atomic<int> started{0}, failed{0};
+  std::atomic<int> started{0}, failed{0}, first_failure{0};
   std::vector<std::unique_ptr<std::atomic<bool>>> seen;
   HttpClient client({.request_timeout = std::chrono::minutes(5), .max_idle_per_host = 8, .threads = 2});
   const nlohmann::json body = {{"model", model}, {"prompt", "a"}, {"max_tokens", max_tokens},
@@ -116,8 +116,12 @@ int Streams(const std::string& url, const std::string& key, const std::string& m
   for (int i = 0; i < streams; ++i) {
     std::atomic<bool>* first = seen[static_cast<size_t>(i)].get();
     handles.push_back(client.Stream(Completion(url, key, body),
-                                    {.on_head = [&](int status, const auto&) {
-                                       if (status != 200) ++failed;
+                                    {.on_head = [&, first](int status, const auto&) {
+                                       if (status == 200) return;
+                                       first->store(true);  // not a stream: never counted as held
+                                       int none = 0;
+                                       first_failure.compare_exchange_strong(none, status);
+                                       ++failed;
                                      },
                                      .on_data = [&, first](std::string_view) {
                                        if (!first->exchange(true)) ++started;
@@ -143,6 +147,7 @@ int Streams(const std::string& url, const std::string& key, const std::string& m
   const nlohmann::json out = {{"streams", streams},
                               {"held", held},
                               {"failed", failed.load()},
+                              {"first_failure_status", first_failure.load()},
                               {"rss_idle_bytes", idle},
                               {"rss_held_bytes", peak},
                               {"bytes_per_stream", held > 0 ? (peak - idle) / held : 0}};

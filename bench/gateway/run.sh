@@ -132,7 +132,7 @@ printf "| achieved rate | %.0f/s | %.0f/s | |\n" "$(q .achieved_rate rate_direct
 # the memory measured is the gateway's alone.
 ENGINE_PORT="$(free_port)"
 "${TRIPLANE}" engine --model "${WORK}/tiny.gguf" --port "${ENGINE_PORT}" --served-model-name streams --threads 1 \
-  --max-seqs "$((STREAMS + 24))" --max-waiting "$((STREAMS * 2))" --ctx 4096 --kv-memory 2GiB --log-level warn \
+  --max-seqs "$((STREAMS + 24))" --max-batch-tokens "$((STREAMS + 24))" --max-waiting "$((STREAMS * 2))" --ctx 4096 --kv-memory 2GiB --log-level warn \
   >"${WORK}/streams-engine.out" 2>"${WORK}/streams-engine.log" &
 STREAM_ENGINE_PID=$!
 wait_http "http://127.0.0.1:${ENGINE_PORT}/health" 60
@@ -147,9 +147,11 @@ for _ in $(seq 1 200); do
   curl -sf -H "authorization: Bearer ${KEY}" "${GATEWAY}/v1/models" | grep -q '"streams"' && break
   sleep 0.05
 done
-note "holding ${STREAMS} streams through ${GATEWAY} (pid ${GATEWAY_PID})"
+# As long a stream as the model's context allows, so that each outlasts the hold.
+STREAM_TOKENS=$(( $(curl -sf "http://127.0.0.1:${ENGINE_PORT}/v1/models" | jq '.data[0].max_model_len') - 16 ))
+note "holding ${STREAMS} streams of up to ${STREAM_TOKENS} tokens through ${GATEWAY} (pid ${GATEWAY_PID})"
 "${LOAD}" streams --url "${GATEWAY}" --key "${KEY}" --model streams --streams "${STREAMS}" --pid "${GATEWAY_PID}" \
-  --hold 3 --max-tokens 3000 >"${WORK}/streams.json" || die "streams: $(cat "${WORK}/streams.json")"
+  --hold 3 --max-tokens "${STREAM_TOKENS}" >"${WORK}/streams.json" || die "streams: $(cat "${WORK}/streams.json")"
 echo
 echo "| concurrent SSE streams through \`triplane gateway\` | value |"
 echo "|---|---:|"
