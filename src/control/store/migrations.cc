@@ -180,11 +180,33 @@ CREATE TABLE backends (
 CREATE INDEX backends_by_model ON backends (model);
 )sql";
 
+// Version 4: canaries, rollback and deployment events (issue 8).
+constexpr std::string_view kRollouts = R"sql(
+ALTER TABLE deployments ADD COLUMN canary_version TEXT NOT NULL DEFAULT '';
+ALTER TABLE deployments ADD COLUMN canary_percent BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE deployments ADD COLUMN previous_version TEXT NOT NULL DEFAULT '';
+CREATE TABLE events_head (
+  id BIGINT PRIMARY KEY CHECK (id = 1),
+  last_id BIGINT NOT NULL
+);
+INSERT INTO events_head (id, last_id) VALUES (1, 0);
+CREATE TABLE deployment_events (
+  id BIGINT PRIMARY KEY,
+  deployment TEXT NOT NULL,
+  time_us BIGINT NOT NULL,
+  kind TEXT NOT NULL,
+  message TEXT NOT NULL,
+  actor TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX deployment_events_by_deployment ON deployment_events (deployment, id);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema: models, deployments, instances, teams, keys, config, audit",
      kInitialSchema},
     {2, "usage ledger", kUsageLedger},
     {3, "external backends", kBackends},
+    {4, "canaries, rollback and deployment events", kRollouts},
 };
 
 // Any constant: the key of the PostgreSQL advisory lock that serialises migrations.

@@ -64,6 +64,10 @@ class SqlStore final : public Store {
   absl::StatusOr<std::vector<ApiKey>> ListApiKeys() override;
   absl::StatusOr<ApiKey> RevokeApiKey(std::string_view id, const WriteOptions& options) override;
 
+  absl::StatusOr<DeploymentEvent> AppendEvent(const DeploymentEvent& event) override;
+  absl::StatusOr<std::vector<DeploymentEvent>> ListEvents(std::string_view deployment, int64_t after_id,
+                                                          int64_t limit) override;
+
   absl::StatusOr<Backend> PutBackend(const Backend& backend, const WriteOptions& options) override;
   absl::StatusOr<std::vector<Backend>> ListBackends() override;
   absl::Status DeleteBackend(std::string_view name, const WriteOptions& options) override;

@@ -18,7 +18,8 @@ using Row = std::vector<std::optional<std::string>>;
 constexpr std::string_view kDeploymentColumns =
     "name, model, version, replicas, threads, context_length, kv_memory_bytes, max_batch_tokens, "
     "generation, "
-    "phase, reason, ready_replicas, observed_generation, created_at, updated_at";
+    "phase, reason, ready_replicas, observed_generation, created_at, updated_at, canary_version, "
+    "canary_percent, previous_version";
 
 absl::StatusOr<Deployment> DeploymentFromRow(const Row& row) {
   sql::RowReader r(row);
@@ -38,6 +39,9 @@ absl::StatusOr<Deployment> DeploymentFromRow(const Row& row) {
   d.status.observed_generation = r.Int(12);
   d.created_at = FromMicros(r.Int(13));
   d.updated_at = FromMicros(r.Int(14));
+  d.spec.canary_version = r.Text(15);
+  d.spec.canary_percent = static_cast<int32_t>(r.Int(16));
+  d.previous_version = r.Text(17);
   TP_RETURN_IF_ERROR(r.status());
   TP_ASSIGN_OR_RETURN(d.status.phase, ParseDeploymentPhase(phase));
   return d;
@@ -51,15 +55,32 @@ absl::Status ValidateSpec(const DeploymentSpec& spec) {
   if (e.threads < 0 || e.context_length < 0 || e.kv_memory_bytes < 0 || e.max_batch_tokens < 0) {
     return absl::InvalidArgumentError("engine settings must not be negative (0 means the default)");
   }
+  if (spec.canary_version.empty() != (spec.canary_percent == 0)) {
+    return absl::InvalidArgumentError("a canary needs both a version and a percent (1 to 99)");
+  }
+  if (!spec.canary_version.empty()) {
+    TP_RETURN_IF_ERROR(ValidateName("version", spec.canary_version));
+    if (spec.canary_percent < 1 || spec.canary_percent > 99) {
+      return absl::InvalidArgumentError(
+          fmt::format("canary percent must be 1 to 99, not {}", spec.canary_percent));
+    }
+    if (spec.canary_version == spec.version) {
+      return absl::InvalidArgumentError(
+          fmt::format("the canary version must differ from the deployed version {}", spec.version));
+    }
+  }
   return absl::OkStatus();
 }
 
 absl::Status CheckVersionExists(sql::Transaction& txn, const DeploymentSpec& spec) {
-  TP_ASSIGN_OR_RETURN(sql::Result result,
-                      txn.Exec("SELECT 1 FROM model_versions WHERE model = $1 AND version = $2",
-                               {spec.model, spec.version}));
-  if (result.rows.empty()) {
-    return internal::NotFound("model version", fmt::format("{}:{}", spec.model, spec.version));
+  for (const std::string& version : {spec.version, spec.canary_version}) {
+    if (version.empty()) continue;
+    TP_ASSIGN_OR_RETURN(sql::Result result,
+                        txn.Exec("SELECT 1 FROM model_versions WHERE model = $1 AND version = $2",
+                                 {spec.model, version}));
+    if (result.rows.empty()) {
+      return internal::NotFound("model version", fmt::format("{}:{}", spec.model, version));
+    }
   }
   return absl::OkStatus();
 }
@@ -113,13 +134,14 @@ absl::StatusOr<Deployment> SqlStore::CreateDeployment(std::string_view name,
     TP_RETURN_IF_ERROR(
         txn.Exec(fmt::format("INSERT INTO deployments ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
                              "$9, $10, $11, "
-                             "$12, $13, $14, $15)",
+                             "$12, $13, $14, $15, $16, $17, $18)",
                              kDeploymentColumns),
                  {created.name, spec.model, spec.version, spec.replicas, e.threads,
                   e.context_length, e.kv_memory_bytes, e.max_batch_tokens, created.generation,
                   ToString(created.status.phase), created.status.reason,
                   created.status.ready_replicas, created.status.observed_generation,
-                  ToMicros(created.created_at), ToMicros(created.updated_at)})
+                  ToMicros(created.created_at), ToMicros(created.updated_at), spec.canary_version,
+                  spec.canary_percent, std::string()})
             .status());
     return AuditIn(txn, options, "deployment.create", "deployment/" + created.name, nullptr,
                    ToJson(created));
@@ -178,20 +200,24 @@ absl::StatusOr<Deployment> SqlStore::UpdateDeploymentSpec(std::string_view name,
     }
     after = before;
     if (before.spec == spec) return absl::OkStatus();
-    if (spec.model != before.spec.model || spec.version != before.spec.version) {
+    if (spec.model != before.spec.model || spec.version != before.spec.version ||
+        spec.canary_version != before.spec.canary_version) {
       TP_RETURN_IF_ERROR(CheckVersionExists(txn, spec));
     }
     after.spec = spec;
     after.generation = before.generation + 1;
     after.updated_at = FromMicros(NowMicros());
+    if (spec.version != before.spec.version) after.previous_version = before.spec.version;
     const EngineSettings& e = spec.engine;
     TP_RETURN_IF_ERROR(
         txn.Exec("UPDATE deployments SET model = $2, version = $3, replicas = $4, threads = $5, "
                  "context_length = $6, kv_memory_bytes = $7, max_batch_tokens = $8, "
-                 "generation = $9, updated_at = $10 WHERE name = $1",
+                 "generation = $9, updated_at = $10, canary_version = $11, canary_percent = $12, "
+                 "previous_version = $13 WHERE name = $1",
                  {name, spec.model, spec.version, spec.replicas, e.threads, e.context_length,
                   e.kv_memory_bytes, e.max_batch_tokens, after.generation,
-                  ToMicros(after.updated_at)})
+                  ToMicros(after.updated_at), spec.canary_version, spec.canary_percent,
+                  after.previous_version})
             .status());
     return AuditIn(txn, options, "deployment.update", "deployment/" + after.name, ToJson(before),
                    ToJson(after));
@@ -303,6 +329,69 @@ absl::Status SqlStore::DeleteInstance(std::string_view id) {
     if (result.affected == 0) return internal::NotFound("instance", id);
     return absl::OkStatus();
   });
+}
+
+}  // namespace triplane::control
+
+namespace triplane::control {
+
+// ---- Deployment events ----
+
+namespace {
+constexpr int64_t kEventsKept = 1000;  // per deployment
+}  // namespace
+
+absl::StatusOr<DeploymentEvent> SqlStore::AppendEvent(const DeploymentEvent& event) {
+  if (event.deployment.empty() || event.kind.empty()) {
+    return absl::InvalidArgumentError("an event needs a deployment and a kind");
+  }
+  DeploymentEvent stored = event;
+  stored.time = FromMicros(NowMicros());
+  TP_RETURN_IF_ERROR(Write([&](sql::Transaction& txn) -> absl::Status {
+    // The id from a one-row counter, taken under its row lock: ids commit in order.
+    TP_ASSIGN_OR_RETURN(sql::Result next,
+                        txn.Exec("UPDATE events_head SET last_id = last_id + 1 WHERE id = 1 RETURNING last_id", {}));
+    if (next.rows.empty()) return absl::InternalError("events_head is missing its row");
+    sql::RowReader r(next.rows[0]);
+    stored.id = r.Int(0);
+    TP_RETURN_IF_ERROR(r.status());
+    TP_RETURN_IF_ERROR(txn.Exec("INSERT INTO deployment_events (id, deployment, time_us, kind, message, actor) "
+                                "VALUES ($1, $2, $3, $4, $5, $6)",
+                                {stored.id, stored.deployment, ToMicros(stored.time), stored.kind,
+                                 stored.message, stored.actor})
+                           .status());
+    return txn.Exec("DELETE FROM deployment_events WHERE deployment = $1 AND id < (SELECT id FROM "
+                    "deployment_events WHERE deployment = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+                    {stored.deployment, kEventsKept - 1})
+        .status();
+  }));
+  return stored;
+}
+
+absl::StatusOr<std::vector<DeploymentEvent>> SqlStore::ListEvents(std::string_view deployment,
+                                                                  int64_t after_id, int64_t limit) {
+  std::vector<DeploymentEvent> events;
+  TP_RETURN_IF_ERROR(Read([&](sql::Transaction& txn) -> absl::Status {
+    events.clear();
+    TP_ASSIGN_OR_RETURN(
+        sql::Result result,
+        txn.Exec("SELECT id, deployment, time_us, kind, message, actor FROM deployment_events "
+                 "WHERE ($1 = '' OR deployment = $1) AND id > $2 ORDER BY id LIMIT $3",
+                 {deployment, after_id, limit}));
+    for (const auto& row : result.rows) {
+      sql::RowReader r(row);
+      DeploymentEvent e{.id = r.Int(0),
+                        .deployment = r.Text(1),
+                        .time = FromMicros(r.Int(2)),
+                        .kind = r.Text(3),
+                        .message = r.Text(4),
+                        .actor = r.Text(5)};
+      TP_RETURN_IF_ERROR(r.status());
+      events.push_back(std::move(e));
+    }
+    return absl::OkStatus();
+  }));
+  return events;
 }
 
 }  // namespace triplane::control

@@ -147,6 +147,16 @@ class Store {
   [[nodiscard]] virtual absl::StatusOr<ApiKey> RevokeApiKey(std::string_view id,
                                                             const WriteOptions& options) = 0;
 
+  // ---- Deployment events (not audited; the newest 1000 per deployment are kept) ----
+
+  // Appends `event` (id and time set here) and returns it. InvalidArgument for an empty
+  // deployment or kind.
+  [[nodiscard]] virtual absl::StatusOr<DeploymentEvent> AppendEvent(const DeploymentEvent& event) = 0;
+  // Events of `deployment` (every deployment when empty) with id > after_id, oldest
+  // first, at most `limit`.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<DeploymentEvent>> ListEvents(
+      std::string_view deployment, int64_t after_id, int64_t limit) = 0;
+
   // ---- External backends ----
 
   // Creates or replaces backend `backend.name` (audited as backend.create or

@@ -178,6 +178,10 @@ nlohmann::json ToJson(const Deployment& d) {
             {"context_length", d.spec.engine.context_length},
             {"kv_memory_bytes", d.spec.engine.kv_memory_bytes},
             {"max_batch_tokens", d.spec.engine.max_batch_tokens}}},
+          {"canary", d.spec.canary_version.empty()
+                         ? nlohmann::json(nullptr)
+                         : nlohmann::json{{"version", d.spec.canary_version}, {"percent", d.spec.canary_percent}}},
+          {"previous_version", d.previous_version},
           {"generation", d.generation},
           {"status",
            {{"phase", ToString(d.status.phase)},
@@ -186,6 +190,11 @@ nlohmann::json ToJson(const Deployment& d) {
             {"observed_generation", d.status.observed_generation}}},
           {"created_at", TimeText(d.created_at)},
           {"updated_at", TimeText(d.updated_at)}};
+}
+
+nlohmann::json ToJson(const DeploymentEvent& e) {
+  return {{"id", e.id},           {"deployment", e.deployment}, {"time", TimeText(e.time)},
+          {"kind", e.kind},       {"message", e.message},       {"actor", e.actor}};
 }
 
 nlohmann::json ToJson(const Instance& i) {

@@ -72,6 +72,11 @@ struct DeploymentSpec {
   std::string version;  // an existing version of `model`
   int32_t replicas = 1;
   EngineSettings engine;
+  // A canary in progress: instances of `canary_version` run next to the `replicas` of
+  // `version` (max(1, replicas × percent / 100), rounded up) and the gateway sends them
+  // `canary_percent` of the traffic. Empty / 0 when none.
+  std::string canary_version;
+  int32_t canary_percent = 0;
 
   bool operator==(const DeploymentSpec&) const = default;
 };
@@ -99,8 +104,23 @@ struct Deployment {
   DeploymentSpec spec;
   DeploymentStatus status;
   int64_t generation = 0;  // 1 at creation, +1 per spec change; set by the store
+  // The version served before the last change of `spec.version` (what a rollback goes
+  // back to); set by the store, "" until the version first changes.
+  std::string previous_version;
   absl::Time created_at = absl::InfinitePast();
   absl::Time updated_at = absl::InfinitePast();
+};
+
+// Something that happened to a deployment, for people: scaled and why, a rollout step,
+// an instance that crashed or was restarted, a rollback. Not audited (the audit log has
+// the changes people made; events also say what the platform did on its own).
+struct DeploymentEvent {
+  int64_t id = 0;  // set by the store, increasing
+  std::string deployment;
+  absl::Time time = absl::InfinitePast();  // set by the store
+  std::string kind;     // "scaled", "rollout", "canary", "rollback", "instance", ...
+  std::string message;  // one line
+  std::string actor;    // a key id, "reconciler", "canary-analysis", "autoscaler"
 };
 
 enum class InstanceState { kStarting, kReady, kDraining, kStopped, kFailed };
@@ -324,6 +344,7 @@ nlohmann::json ToJson(const Deployment& deployment);
 // Includes "url": "http://host:port" when port > 0 (else null); provider_data is left out.
 nlohmann::json ToJson(const Instance& instance);
 nlohmann::json ToJson(const Team& team);
+nlohmann::json ToJson(const DeploymentEvent& event);
 nlohmann::json ToJson(const Backend& backend);  // "has_api_key", never the key
 nlohmann::json ToJson(const ApiKey& key);
 // Latencies in seconds, time as RFC 3339 UTC.

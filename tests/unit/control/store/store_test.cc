@@ -197,6 +197,54 @@ TEST_P(StoreTest, DeploymentSpecBumpsGenerationAndStatusDoesNot) {
   EXPECT_EQ(got->spec.replicas, 3);
 }
 
+TEST_P(StoreTest, CanariesRememberThePreviousVersionAndEventsAreKept) {
+  ASSERT_TRUE(store_->CreateModel({.name = "m"}, kNoAudit).ok());
+  for (const char* v : {"v1", "v2", "v3"}) ASSERT_TRUE(store_->CreateModelVersion(MakeVersion("m", v), kNoAudit).ok());
+  DeploymentSpec spec{.model = "m", .version = "v1"};
+  ASSERT_TRUE(store_->CreateDeployment("chat", spec, kAdmin).ok());
+  spec.canary_version = "v2";
+  spec.canary_percent = 10;
+  absl::StatusOr<Deployment> canary = store_->UpdateDeploymentSpec("chat", spec, 0, kAdmin);
+  ASSERT_TRUE(canary.ok()) << canary.status();
+  EXPECT_EQ(canary->spec.canary_version, "v2");
+  EXPECT_EQ(canary->previous_version, "");
+  // Promoted: the version changes and the old one is remembered for a rollback.
+  spec.version = "v2";
+  spec.canary_version.clear();
+  spec.canary_percent = 0;
+  ASSERT_TRUE(store_->UpdateDeploymentSpec("chat", spec, 0, kAdmin).ok());
+  absl::StatusOr<Deployment> got = store_->GetDeployment("chat");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->spec.version, "v2");
+  EXPECT_EQ(got->previous_version, "v1");
+  EXPECT_TRUE(got->spec.canary_version.empty());
+
+  DeploymentSpec bad = spec;
+  bad.canary_version = "v2";  // the deployed one
+  bad.canary_percent = 5;
+  EXPECT_EQ(store_->UpdateDeploymentSpec("chat", bad, 0, kAdmin).status().code(), absl::StatusCode::kInvalidArgument);
+  bad.canary_version = "v3";
+  bad.canary_percent = 100;
+  EXPECT_EQ(store_->UpdateDeploymentSpec("chat", bad, 0, kAdmin).status().code(), absl::StatusCode::kInvalidArgument);
+  bad.canary_version = "v9";
+  bad.canary_percent = 5;
+  EXPECT_EQ(store_->UpdateDeploymentSpec("chat", bad, 0, kAdmin).status().code(), absl::StatusCode::kNotFound);
+
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<DeploymentEvent> e =
+        store_->AppendEvent({.deployment = i == 1 ? "other" : "chat", .kind = "scaled", .message = fmt::format("#{}", i)});
+    ASSERT_TRUE(e.ok()) << e.status();
+    EXPECT_EQ(e->id, i + 1);
+  }
+  absl::StatusOr<std::vector<DeploymentEvent>> events = store_->ListEvents("chat", 0, 100);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[1].message, "#2");
+  EXPECT_EQ(store_->ListEvents("", 1, 100)->size(), 2u);
+  EXPECT_EQ(store_->ListEvents("chat", 0, 1)->size(), 1u);
+  EXPECT_EQ(store_->AppendEvent({.deployment = "chat"}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_P(StoreTest, DeploymentRulesAreClearErrors) {
   ASSERT_TRUE(store_->CreateModel({.name = "m"}, kNoAudit).ok());
   ASSERT_TRUE(store_->CreateModelVersion(MakeVersion("m", "v1"), kNoAudit).ok());
