@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/prometheus_server.h"
+#include "testing/server_process_util.h"
 
 namespace triplane {
 namespace {
@@ -29,12 +30,7 @@ using common::Subprocess;
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string ReadFile(const std::filesystem::path& path) { return testing::ReadWholeFile(path.string()); }
 
 class MonitoringTest : public ::testing::Test {
  protected:
@@ -112,6 +108,17 @@ class MonitoringTest : public ::testing::Test {
     return response.status == 200;
   }
 
+  // Runs `command` with /bin/sh; its exit code (-1 when it did not run), and its stdout
+  // and stderr in `output`.
+  int Shell(const std::string& command, std::string* output) {
+    const std::string path = (dir_ / "shell.txt").string();
+    auto child = Subprocess::Spawn({.argv = {"/bin/sh", "-c", command}, .stdout_path = path, .stderr_path = path});
+    if (!child.ok()) return -1;
+    auto status = (*child)->Wait(60s);
+    *output = ReadFile(path);
+    return status.has_value() ? status->code : -1;
+  }
+
   std::filesystem::path dir_;
   std::unique_ptr<Subprocess> serve_;
   std::string url_, key_;
@@ -182,15 +189,9 @@ TEST_F(MonitoringTest, SeriesReachTheAdminApiTheReExportAndARealPrometheus) {
   EXPECT_EQ(metrics.body.find("# TYPE triplane_http_requests_total"),
             metrics.body.rfind("# TYPE triplane_http_requests_total"));
   std::ofstream(dir_ / "metrics.txt") << metrics.body;
-  auto promtool = Subprocess::Spawn(
-      {.argv = {"/bin/sh", "-c", "promtool check metrics < " + (dir_ / "metrics.txt").string()},
-       .stdout_path = (dir_ / "promtool.txt").string(),
-       .stderr_path = (dir_ / "promtool.txt").string()});
-  ASSERT_TRUE(promtool.ok());
-  auto checked = (*promtool)->Wait(60s);
-  ASSERT_TRUE(checked.has_value());
-  EXPECT_EQ(checked->code, 0) << ReadFile(dir_ / "promtool.txt");
-  EXPECT_EQ(ReadFile(dir_ / "promtool.txt"), "");
+  std::string lint;
+  EXPECT_EQ(Shell("/usr/bin/promtool check metrics < " + (dir_ / "metrics.txt").string(), &lint), 0) << lint;
+  EXPECT_EQ(lint, "");
 
   // A real Prometheus scraping serve stores the series under the same labels.
   const std::string target = url_.substr(std::string("http://").size());
@@ -230,13 +231,9 @@ TEST_F(MonitoringTest, SeriesReachTheAdminApiTheReExportAndARealPrometheus) {
       EXPECT_TRUE((*prometheus)->Query(expr).ok()) << panel["title"] << ": " << expr;
     }
   }
-  auto check = Subprocess::Spawn({.argv = {"/usr/bin/promtool", "check", "config", (deploy / "prometheus.yml").string()},
-                                  .stdout_path = (dir_ / "check.txt").string(),
-                                  .stderr_path = (dir_ / "check.txt").string()});
-  ASSERT_TRUE(check.ok());
-  auto config_checked = (*check)->Wait(60s);
-  ASSERT_TRUE(config_checked.has_value());
-  EXPECT_EQ(config_checked->code, 0) << ReadFile(dir_ / "check.txt");
+  std::string checked;
+  EXPECT_EQ(Shell("/usr/bin/promtool check config " + (deploy / "prometheus.yml").string(), &checked), 0)
+      << checked;
   (*prometheus)->Stop();
 }
 

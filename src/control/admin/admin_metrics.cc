@@ -2,6 +2,7 @@
 // console's live charts.
 
 #include <cmath>
+#include <functional>
 
 #include "common/status_macros.h"
 #include "control/admin/admin_internal.h"
@@ -58,32 +59,39 @@ Result ListDeployments(const MetricsHistory& metrics) {
   return Ok({{"interval_seconds", Seconds(metrics.interval())}, {"data", std::move(data)}});
 }
 
-Result DeploymentSeries(Store& store, const MetricsHistory& metrics, const Call& call) {
-  const std::string name = PathParam(call, "name");
+// The series `find` returns for the query's window. When it has none, `stored` looks the
+// object up in the store: one made since the last round has no points yet, an unknown
+// one is a 404.
+Result SeriesReply(const MetricsHistory& metrics, const Call& call,
+                   const std::function<std::optional<MetricsSeries>(absl::Duration)>& find,
+                   const std::function<absl::StatusOr<SeriesLabels>()>& stored) {
   TP_ASSIGN_OR_RETURN(absl::Duration window, Window(metrics, call));
-  std::optional<MetricsSeries> series = metrics.Deployment(name, window, absl::Now());
+  std::optional<MetricsSeries> series = find(window);
   if (!series) {
-    // A deployment made since the last round has no points yet; an unknown one is a 404.
-    TP_ASSIGN_OR_RETURN(Deployment deployment, store.GetDeployment(name));
-    series = MetricsSeries{.labels = {.deployment = deployment.name,
-                                      .model = deployment.spec.model,
-                                      .version = deployment.spec.version}};
+    TP_ASSIGN_OR_RETURN(SeriesLabels labels, stored());
+    series = MetricsSeries{.labels = std::move(labels)};
   }
   return Ok(SeriesJson(*series, metrics));
 }
 
+Result DeploymentSeries(Store& store, const MetricsHistory& metrics, const Call& call) {
+  const std::string name = PathParam(call, "name");
+  return SeriesReply(
+      metrics, call, [&](absl::Duration window) { return metrics.Deployment(name, window, absl::Now()); },
+      [&]() -> absl::StatusOr<SeriesLabels> {
+        TP_ASSIGN_OR_RETURN(Deployment d, store.GetDeployment(name));
+        return SeriesLabels{.deployment = d.name, .model = d.spec.model, .version = d.spec.version};
+      });
+}
+
 Result InstanceSeries(Store& store, const MetricsHistory& metrics, const Call& call) {
   const std::string id = PathParam(call, "id");
-  TP_ASSIGN_OR_RETURN(absl::Duration window, Window(metrics, call));
-  std::optional<MetricsSeries> series = metrics.Instance(id, window, absl::Now());
-  if (!series) {
-    TP_ASSIGN_OR_RETURN(Instance instance, store.GetInstance(id));
-    series = MetricsSeries{.labels = {.deployment = instance.deployment,
-                                      .model = instance.model,
-                                      .version = instance.version,
-                                      .instance = instance.id}};
-  }
-  return Ok(SeriesJson(*series, metrics));
+  return SeriesReply(
+      metrics, call, [&](absl::Duration window) { return metrics.Instance(id, window, absl::Now()); },
+      [&]() -> absl::StatusOr<SeriesLabels> {
+        TP_ASSIGN_OR_RETURN(Instance i, store.GetInstance(id));
+        return SeriesLabels{.deployment = i.deployment, .model = i.model, .version = i.version, .instance = i.id};
+      });
 }
 
 }  // namespace

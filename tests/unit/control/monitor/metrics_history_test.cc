@@ -6,12 +6,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "common/metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/server_process_util.h"
 
 namespace triplane::control {
 namespace {
@@ -286,13 +286,6 @@ TEST(MetricsHistoryTest, SeriesNoLongerObservedAreDroppedAfterTheRetention) {
   EXPECT_EQ(history.Deployments().size(), 1u);
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 TEST(MetricsHistoryTest, ReExportsTheLatestScrapesRelabelledAndValid) {
   MetricsHistory history;
   EnginePage a, b;
@@ -350,8 +343,8 @@ TEST(MetricsHistoryTest, ReExportsTheLatestScrapesRelabelledAndValid) {
                               prefix + "_output.txt 2>&1";
   const int status = std::system(command.c_str());
   ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << ReadFile(prefix + "_output.txt") << "\n" << text;
-  EXPECT_EQ(ReadFile(prefix + "_output.txt"), "") << text;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << testing::ReadWholeFile(prefix + "_output.txt") << "\n" << text;
+  EXPECT_EQ(testing::ReadWholeFile(prefix + "_output.txt"), "") << text;
   std::remove((prefix + "_input.txt").c_str());
   std::remove((prefix + "_output.txt").c_str());
 }
