@@ -109,7 +109,8 @@ void Monitor::Loop() {
 void Monitor::ScrapeOnce() {
   absl::MutexLock round(&round_mu_);
   const absl::Time t = absl::Now();
-  absl::StatusOr<MonitorTargets> targets = options_.targets();
+  absl::StatusOr<MonitorTargets> targets =
+      options_.targets ? options_.targets() : absl::FailedPreconditionError("no target source");
   if (!targets.ok()) {
     // The store may be briefly unreachable; say so now and then, not every round.
     if (t - targets_warned_ > absl::Minutes(1)) {
