@@ -15,8 +15,10 @@ namespace {
 
 constexpr absl::Duration kMinInterval = absl::Seconds(1);
 
-absl::Duration ScrapeTimeout(const MonitorOptions& options) {
-  return std::max(absl::Milliseconds(100), std::min(options.scrape_timeout, options.interval));
+// Per scrape: the configured timeout, but never more than the interval (which the config
+// center may change while running).
+absl::Duration ScrapeTimeout(const MonitorOptions& options, absl::Duration interval) {
+  return std::max(absl::Milliseconds(100), std::min(options.scrape_timeout, interval));
 }
 
 std::chrono::milliseconds Millis(absl::Duration d) {
@@ -57,8 +59,10 @@ Monitor::Monitor(MonitorOptions options)
     : options_(std::move(options)),
       history_({.interval = std::max(options_.interval, kMinInterval), .retention = options_.retention}),
       client_(std::make_unique<common::HttpClient>(common::HttpClientOptions{
-          .connect_timeout = Millis(ScrapeTimeout(options_)),
-          .request_timeout = Millis(ScrapeTimeout(options_)),
+          // Engines are near (loopback in serve): a connection that takes longer than the
+          // shortest interval is as good as refused.
+          .connect_timeout = Millis(ScrapeTimeout(options_, kMinInterval)),
+          .request_timeout = Millis(ScrapeTimeout(options_, options_.interval)),
           .max_idle_per_host = 2,
           .max_response_bytes = options_.max_scrape_bytes})) {
   if (options_.gpu) {
@@ -144,7 +148,7 @@ std::vector<InstanceScrape> Monitor::Scrape(const std::vector<MonitorTarget>& ta
     replies->times.resize(targets.size(), absl::InfinitePast());
     replies->pending = targets.size();
   }
-  const absl::Duration timeout = ScrapeTimeout(options_);
+  const absl::Duration timeout = ScrapeTimeout(options_, history_.interval());
   for (size_t i = 0; i < targets.size(); ++i) {
     common::HttpClientRequest request{.url = targets[i].url + "/metrics", .timeout = Millis(timeout)};
     request.headers.Set("accept", "text/plain");
