@@ -7,7 +7,9 @@
 #include <csignal>
 #include <filesystem>
 #include <string>
+#include <thread>
 
+#include "common/http_client.h"
 #include "common/subprocess.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -77,6 +79,53 @@ TEST(WebConsoleTest, ChatAndAdminConsoleWorkInChromium) {
   std::printf("web console screenshots: %s\n", artifacts.c_str());
   EXPECT_EQ(status->code, 0) << output << "\nserve log:\n" << serve->log().substr(0, 20000);
   EXPECT_NE(output.find(R"("ok":true)"), std::string::npos) << output;
+  serve.reset();
+  std::filesystem::remove_all(dir);
+}
+
+// `triplane gateway` serves the same pages as the serve it follows, byte for byte.
+TEST(WebConsoleTest, ASplitGatewayServesTheSamePages) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("triplane-web-gateway-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto serve = testing::ServeProcess::Start(dir, {"--no-demo"});
+  ASSERT_NE(serve, nullptr);
+  const auto out = dir / "gateway.out";
+  auto gateway = common::Subprocess::Spawn(
+      {.argv = {TRIPLANE_BINARY, "gateway", "--port", "0", "--control", serve->url(), "--admin-key",
+                serve->admin_key()},
+       .stdout_path = out.string(),
+       .stderr_path = (dir / "gateway.log").string()});
+  ASSERT_TRUE(gateway.ok()) << gateway.status();
+  std::string gateway_url;
+  for (int i = 0; i < 3000 && gateway_url.empty(); ++i) {
+    const std::string text = testing::ReadWholeFile(out);
+    if (text.find('\n') != std::string::npos) gateway_url = text.substr(0, text.find('\n'));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(gateway_url.empty()) << testing::ReadWholeFile(dir / "gateway.log");
+
+  common::HttpClient client;
+  for (const std::string path : {"/", "/admin", "/chat.js", "/console/main.js", "/style.css"}) {
+    auto from_serve = client.Send({.url = serve->url() + path});
+    auto from_gateway = client.Send({.url = gateway_url + path});
+    ASSERT_TRUE(from_serve.ok() && from_gateway.ok()) << path;
+    EXPECT_EQ(from_gateway->status, 200) << path;
+    EXPECT_EQ(from_gateway->body, from_serve->body) << path;
+    EXPECT_EQ(from_gateway->headers.Get("etag"), from_serve->headers.Get("etag")) << path;
+    EXPECT_TRUE(from_gateway->headers.Has("content-security-policy")) << path;
+    // The browser's revalidation: the same ETag back, nothing to send.
+    common::HttpClientRequest again{.url = gateway_url + path};
+    again.headers.Set("if-none-match", from_gateway->headers.Get("etag").value_or(""));
+    auto cached = client.Send(again);
+    ASSERT_TRUE(cached.ok());
+    EXPECT_EQ(cached->status, 304) << path;
+  }
+  (*gateway)->Signal(SIGTERM);
+  auto exit = (*gateway)->Wait(std::chrono::seconds(30));
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->code, 0);
   serve.reset();
   std::filesystem::remove_all(dir);
 }
