@@ -114,3 +114,27 @@ export async function callJson(path, options) {
 
 // Percent-encodes one path segment (names may hold '/').
 export const seg = (value) => encodeURIComponent(value);
+
+// Wires a page's sign-in form and resumes with a key saved earlier in this tab.
+// `signIn(key)` checks the key and opens the page (throws when the key is refused);
+// `showSignIn(message)` shows the form with why; `problem(error)` words a refusal.
+export function startSignIn(kind, { form, input, signIn, showSignIn, problem }) {
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    try {
+      await signIn(input.value.trim());
+      input.value = '';
+    } catch (error) {
+      showSignIn(problem(error));
+    }
+  });
+  const saved = getKey(kind);
+  if (!saved) {
+    showSignIn('');
+    return;
+  }
+  signIn(saved).catch((error) => {
+    setKey(kind, '');
+    showSignIn(problem(error));
+  });
+}

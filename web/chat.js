@@ -2,7 +2,7 @@
 // token by token and are rendered as safe Markdown (markdown.js); Stop aborts the fetch,
 // which makes the gateway cancel the engine's request.
 
-import { call, callJson, explain, getKey, setKey } from './api.js';
+import { call, callJson, explain, getKey, setKey, startSignIn } from './api.js';
 import { h, replace } from './dom.js';
 import { renderMarkdown } from './markdown.js';
 import { readEvents } from './sse.js';
@@ -68,17 +68,6 @@ function signInProblem(error) {
   }
   return explain(error);
 }
-
-$('sign-in-form').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  const key = $('api-key').value.trim();
-  try {
-    await signIn(key);
-    $('api-key').value = '';
-  } catch (error) {
-    showSignIn(signInProblem(error));
-  }
-});
 
 $('sign-out').addEventListener('click', () => {
   state.controller?.abort();
@@ -273,12 +262,6 @@ $('clear').addEventListener('click', () => {
 
 // ---- Start -------------------------------------------------------------------------
 
-const saved = getKey('user');
-if (saved) {
-  signIn(saved).catch((error) => {
-    setKey('user', '');
-    showSignIn(signInProblem(error));
-  });
-} else {
-  showSignIn('');
-}
+startSignIn('user', {
+  form: $('sign-in-form'), input: $('api-key'), signIn, showSignIn, problem: signInProblem,
+});

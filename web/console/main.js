@@ -2,7 +2,7 @@
 // #/models, ...) and what every view shares (the API with the key, the error line,
 // timers stopped when the view is left).
 
-import { callJson, explain, getKey, setKey } from '../api.js';
+import { callJson, explain, getKey, setKey, startSignIn } from '../api.js';
 import { replace } from '../dom.js';
 import * as audit from './audit.js';
 import * as config from './config.js';
@@ -90,16 +90,6 @@ function signInProblem(error) {
   return explain(error, { admin: true });
 }
 
-$('sign-in-form').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  try {
-    await signIn($('admin-key').value.trim());
-    $('admin-key').value = '';
-  } catch (error) {
-    showSignIn(signInProblem(error));
-  }
-});
-
 $('sign-out').addEventListener('click', () => {
   setKey('admin', '');
   showSignIn('');
@@ -112,12 +102,6 @@ window.addEventListener('hashchange', () => {
   }
 });
 
-const saved = getKey('admin');
-if (saved) {
-  signIn(saved).catch((error) => {
-    setKey('admin', '');
-    showSignIn(signInProblem(error));
-  });
-} else {
-  showSignIn('');
-}
+startSignIn('admin', {
+  form: $('sign-in-form'), input: $('admin-key'), signIn, showSignIn, problem: signInProblem,
+});

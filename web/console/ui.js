@@ -14,19 +14,23 @@ export function table(caption, columns, rows, empty = 'None yet.') {
         columns.map((c) => h('td', { class: c.num ? 'num' : null }, c.value(row))))))));
 }
 
+// Runs `action` with `button` disabled meanwhile (once at a time), its errors to `ctx`.
+async function whileDisabled(button, ctx, action) {
+  button.disabled = true;
+  try {
+    ctx.showError(null);
+    await action();
+  } catch (error) {
+    ctx.showError(error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 // A button that runs `action` once at a time and reports its errors to `ctx`.
 export function actionButton(label, ctx, action, attributes = {}) {
   const button = h('button', { type: 'button', ...attributes }, label);
-  button.addEventListener('click', async () => {
-    button.disabled = true;
-    try {
-      await action(button);
-    } catch (error) {
-      ctx.showError(error);
-    } finally {
-      button.disabled = false;
-    }
-  });
+  button.addEventListener('click', () => whileDisabled(button, ctx, () => action(button)));
   return button;
 }
 
@@ -34,17 +38,9 @@ export function actionButton(label, ctx, action, attributes = {}) {
 export function form(ctx, label, children, action) {
   const submit = h('button', { type: 'submit', class: 'primary' }, label);
   const element = h('form', {}, children, submit);
-  element.addEventListener('submit', async (event) => {
+  element.addEventListener('submit', (event) => {
     event.preventDefault();
-    submit.disabled = true;
-    try {
-      ctx.showError(null);
-      await action(element);
-    } catch (error) {
-      ctx.showError(error);
-    } finally {
-      submit.disabled = false;
-    }
+    whileDisabled(submit, ctx, () => action(element));
   });
   return element;
 }
