@@ -1,9 +1,10 @@
 // The web console (web/, served by `triplane serve`) in headless Chromium, driven by the
 // pinned `playwright-core` (tests/package.json) against Debian's /usr/bin/chromium. Run by
 // tests/integration/web_console_test.cc as
-//   node web_console.mjs <base URL> <admin key> <user key> <artifacts dir>
+//   node web_console.mjs <base URL> <admin key> <user key> <artifacts dir> <model path> <model URL>
 // against a serve whose "demo" deployment answers and whose "long" deployment serves a
-// model slow enough to be stopped mid-answer. Saves a screenshot of every page under the
+// model slow enough to be stopped mid-answer; the console adds a version from the GGUF
+// file at <model path> (on the server's machine) and pulls one from <model URL>. Saves a screenshot of every page under the
 // artifacts dir; exits 0 when every check passes, otherwise prints the failure and exits 1.
 
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [baseURL, adminKey, userKey, artifacts] = process.argv.slice(2);
+const [baseURL, adminKey, userKey, artifacts, modelPath, modelURL] = process.argv.slice(2);
 mkdirSync(artifacts, { recursive: true });
 const XSS = '<img src=x onerror=alert(1)>';
 const checks = [];
@@ -309,6 +310,24 @@ await check('models: inspect metadata', async () => {
   await shot('admin-models');
 });
 
+await check('models: add by path, pull by URL with progress', async () => {
+  await page.getByLabel('Model', { exact: true }).fill('added');
+  await page.getByLabel('File path or URL').fill(modelPath);
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  await page.locator('tr', { hasText: 'added' }).getByRole('button', { name: 'Inspect' }).waitFor();
+  await page.getByLabel('Model', { exact: true }).fill('pulled');
+  await page.getByLabel('File path or URL').fill(modelURL);
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  const pull = page.locator('tr', { hasText: modelURL });
+  await pull.filter({ hasText: 'succeeded' }).waitFor();
+  const progress = pull.getByRole('progressbar');
+  assert.equal(await progress.getAttribute('value'), await progress.getAttribute('max'));
+  await page.locator('tr', { hasText: 'pulled' }).getByRole('button', { name: 'Inspect' }).waitFor();
+  const models = (await admin('/admin/v1/models')).data.map((m) => m.name);
+  assert.ok(models.includes('added') && models.includes('pulled'), models.join());
+  await shot('admin-models-added');
+});
+
 await check('keys: create shows the key once, revoke stops it', async () => {
   await page.getByRole('link', { name: 'Keys and teams' }).click();
   await page.getByLabel('Name', { exact: true }).fill('web-console-key');
@@ -380,6 +399,20 @@ await check('config: edit a value and see its history', async () => {
   await page.getByRole('button', { name: 'Save' }).click();
   await page.locator('#console-error').filter({ hasText: 'not valid JSON' }).waitFor();
   await shot('admin-config');
+});
+
+await check('keyboard: skip link first, sections reachable with Tab and Enter', async () => {
+  await page.goto(`${baseURL}/admin#/overview`);
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to the page\'s content');
+  let presses = 0;
+  while ((await page.evaluate(() => document.activeElement.textContent)) !== 'Keys and teams') {
+    assert.ok(++presses < 30, 'Tab never reached the Keys and teams link');
+    await page.keyboard.press('Tab');
+  }
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'API keys' }).waitFor();
 });
 
 await check('phone width', async () => {

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "testing/engine_process.h"
+#include "testing/file_server.h"
 #include "testing/serve_process.h"
 
 namespace triplane {
@@ -34,19 +35,24 @@ TEST(WebConsoleTest, ChatAndAdminConsoleWorkInChromium) {
   const auto artifacts = std::filesystem::path(TRIPLANE_BINARY).parent_path() / "test-artifacts" / "web";
   std::filesystem::remove_all(artifacts);
 
-  // A model big enough (110M parameters, 4,096 tokens of context) that an answer is
-  // still streaming when the test presses Stop.
-  const auto long_model = dir / "long.gguf";
-  {
+  auto write_model = [&](const std::string& size, const std::string& seed, const std::filesystem::path& out) {
     auto child = common::Subprocess::Spawn(
-        {.argv = {TRIPLANE_BINARY, "gguf", "random", "--size", "110m", "--type", "q8_0", "--seed", "2",
-                  "--out", long_model.string()},
+        {.argv = {TRIPLANE_BINARY, "gguf", "random", "--size", size, "--type", "q8_0", "--seed", seed,
+                  "--out", out.string()},
          .stdout_path = (dir / "gguf.log").string(),
          .stderr_path = (dir / "gguf.log").string()});
     ASSERT_TRUE(child.ok()) << child.status();
     auto status = (*child)->Wait(std::chrono::seconds(300));
     ASSERT_TRUE(status.has_value() && status->ok()) << testing::ReadWholeFile(dir / "gguf.log");
-  }
+  };
+  // A model big enough (110M parameters, 4,096 tokens of context) that an answer is
+  // still streaming when the test presses Stop.
+  const auto long_model = dir / "long.gguf";
+  ASSERT_NO_FATAL_FAILURE(write_model("110m", "2", long_model));
+  // One more for the console to add by path, and to pull from a URL.
+  const auto extra_model = dir / "extra.gguf";
+  ASSERT_NO_FATAL_FAILURE(write_model("tiny", "3", extra_model));
+  testing::FileServer files(testing::ReadWholeFile(extra_model));
 
   // Three engines at most (demo scaled to two, long): more than this machine's cores
   // perhaps, which placement would refuse; they are small.
@@ -68,7 +74,7 @@ TEST(WebConsoleTest, ChatAndAdminConsoleWorkInChromium) {
   const auto log = dir / "node.log";
   auto node = common::Subprocess::Spawn(
       {.argv = {"/usr/bin/env", "node", (source / "tests/e2e/web_console.mjs").string(), serve->url(),
-                serve->admin_key(), user_key, artifacts.string()},
+                serve->admin_key(), user_key, artifacts.string(), extra_model.string(), files.url()},
        .stdout_path = log.string(),
        .stderr_path = log.string()});
   ASSERT_TRUE(node.ok()) << node.status();
