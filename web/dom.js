@@ -2,7 +2,7 @@
 // turn a string from the server (or a model) into markup or script.
 
 // h('button', {class: 'primary', onclick: fn}, 'Save') -> <button class="primary">Save</button>
-// Attributes starting with "on" become event listeners; children are nodes or strings
+// Attributes starting with "on" become event listeners (functions only); children are nodes or strings
 // (strings become text nodes); null, undefined and false children are skipped.
 export function h(tag, attributes = {}, ...children) {
   const element = tag.startsWith('svg:')
@@ -10,8 +10,9 @@ export function h(tag, attributes = {}, ...children) {
     : document.createElement(tag);
   for (const [name, value] of Object.entries(attributes || {})) {
     if (value === null || value === undefined || value === false) continue;
-    if (name.startsWith('on') && typeof value === 'function') {
-      element.addEventListener(name.slice(2), value);
+    if (name.startsWith('on')) {
+      // Only listeners: an inline handler from a string would be script from data.
+      if (typeof value === 'function') element.addEventListener(name.slice(2), value);
     } else if (name === 'dataset') {
       Object.assign(element.dataset, value);
     } else if (value === true) {
