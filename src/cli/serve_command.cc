@@ -119,6 +119,7 @@ absl::StatusOr<std::unique_ptr<control::ControlPlane>> StartControlPlane(const P
                 .memory_bytes = flags.local_memory,
                 .default_threads = flags.engine_threads},
       .reconciler = {.drain_timeout = absl::Seconds(flags.drain_timeout_s)},
+      .metrics = &common::MetricsRegistry::Default(),  // /metrics re-exports the engines'
   };
   if (flags.http.port != 0) {
     const std::string port = std::to_string(flags.http.port);

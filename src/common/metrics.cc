@@ -491,6 +491,15 @@ void MetricsRegistry::AddCallback(std::string name, std::string help, MetricType
   families_.emplace(std::move(name), std::move(family));
 }
 
+void MetricsRegistry::SetCollector(std::string id, Collector collector) {
+  absl::MutexLock lock(&collect_mu_);
+  if (collector) {
+    collectors_[std::move(id)] = std::move(collector);
+  } else {
+    collectors_.erase(id);
+  }
+}
+
 std::string MetricsRegistry::RenderText() const {
   // Families are never removed, so the pointers outlive the lock; rendering outside it
   // lets callbacks be slow without blocking registration.
@@ -503,6 +512,15 @@ std::string MetricsRegistry::RenderText() const {
   std::string out;
   out.reserve(families.size() * 256);
   for (const internal::MetricFamily* family : families) family->AppendText(&out);
+
+  absl::MutexLock lock(&collect_mu_);
+  if (collectors_.empty()) return out;
+  const std::function<bool(std::string_view)> taken = [this](std::string_view name) {
+    absl::ReaderMutexLock names_lock(&mu_);
+    return families_.find(name) != families_.end() ||
+           sample_names_.find(name) != sample_names_.end();
+  };
+  for (const auto& [id, collector] : collectors_) collector(taken, &out);
   return out;
 }
 
@@ -512,6 +530,22 @@ MetricsRegistry& MetricsRegistry::Default() {
   static MetricsRegistry* const registry = new MetricsRegistry();
   return *registry;
 }
+
+// ---- Exposition helpers ------------------------------------------------------------
+
+namespace exposition {
+
+void AppendValue(std::string* out, double v) { AppendDouble(out, v); }
+
+void AppendLabelValue(std::string* out, std::string_view s) {
+  AppendEscaped(out, s, /*escape_quote=*/true);
+}
+
+void AppendHelp(std::string* out, std::string_view s) { AppendEscaped(out, s, /*escape_quote=*/false); }
+
+std::string ToValidUtf8(std::string_view s) { return common::ToValidUtf8(s); }
+
+}  // namespace exposition
 
 // ---- Buckets -----------------------------------------------------------------------
 

@@ -232,9 +232,21 @@ class MetricsRegistry {
   void AddCallback(std::string name, std::string help, MetricType type,
                    std::function<double()> read);
 
+  // Appends families that live outside the registry (e.g. other processes' series,
+  // relabelled) in the text format. `taken(name)` is true for every family and sample
+  // name the registry owns: a collector leaves those out, so no family appears twice.
+  using Collector = std::function<void(const std::function<bool(std::string_view)>& taken,
+                                       std::string* out)>;
+
+  // Sets the collector registered as `id`, or removes it when `collector` is empty.
+  // Removal waits for a render running it to finish, so its captures may be destroyed
+  // right after. A collector must be thread-safe and must not call into this registry.
+  void SetCollector(std::string id, Collector collector);
+
   // Every family with at least one sample, sorted by name, children in label-value
-  // order, in the Prometheus text exposition format 0.0.4. Thread-safe; runs callbacks.
-  // Cost: O(total children), one allocation-heavy string build.
+  // order, then the collectors' output (in id order), in the Prometheus text exposition
+  // format 0.0.4. Thread-safe; runs callbacks and collectors (one render at a time runs
+  // collectors). Cost: O(total children), one allocation-heavy string build.
   std::string RenderText() const;
 
   // The process-wide registry; never destroyed, so it is safe to use during shutdown.
@@ -252,7 +264,24 @@ class MetricsRegistry {
   std::map<std::string, std::unique_ptr<internal::MetricFamily>, std::less<>> families_
       ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string, std::less<>> sample_names_ ABSL_GUARDED_BY(mu_);
+  // Held while collectors run, so that SetCollector can wait for them. Taken before mu_.
+  mutable absl::Mutex collect_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::map<std::string, Collector> collectors_ ABSL_GUARDED_BY(collect_mu_);
 };
+
+// Pieces of the text exposition format, for collectors that render series themselves.
+namespace exposition {
+// The shortest text that parses back to `v`; "+Inf", "-Inf" and "NaN" as Prometheus
+// spells them.
+void AppendValue(std::string* out, double v);
+// `s` with backslash, double quote and newline escaped, for inside `label="..."`.
+void AppendLabelValue(std::string* out, std::string_view s);
+// `s` with backslash and newline escaped, for a `# HELP` line.
+void AppendHelp(std::string* out, std::string_view s);
+// `s` with every byte that is not part of valid UTF-8 replaced by U+FFFD (Prometheus
+// rejects a whole scrape over one invalid label value).
+std::string ToValidUtf8(std::string_view s);
+}  // namespace exposition
 
 // Upper bounds from 0.5 ms to 60 s in a 1-2.5-5(-7.5) series: covers HTTP handlers,
 // inter-token latency, time to first token and whole LLM requests.

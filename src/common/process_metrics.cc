@@ -53,8 +53,9 @@ std::vector<std::string_view> SplitFields(std::string_view text) {
   return fields;
 }
 
-// The fields of /proc/self/stat we export (see proc(5)).
+// The fields of /proc/PID/stat we export (see proc(5)).
 struct ProcStat {
+  char state = '?';        // field 3
   double utime_ticks = 0;  // field 14
   double stime_ticks = 0;  // field 15
   double threads = 0;      // field 20
@@ -63,8 +64,8 @@ struct ProcStat {
   double rss_pages = 0;    // field 24
 };
 
-std::optional<ProcStat> ReadProcStat() {
-  const std::optional<std::string> content = ReadSmallFile("/proc/self/stat");
+std::optional<ProcStat> ReadProcStat(const char* path = "/proc/self/stat") {
+  const std::optional<std::string> content = ReadSmallFile(path);
   if (!content) return std::nullopt;
   // Field 2 is the command name in parentheses and may itself contain spaces or ')',
   // so split only what follows the last ')'; fields[0] is then field 3.
@@ -79,6 +80,7 @@ std::optional<ProcStat> ReadProcStat() {
     return value.has_value();
   };
   ProcStat stat;
+  if (!fields.empty() && !fields[0].empty()) stat.state = fields[0][0];
   if (!field(14, &stat.utime_ticks) || !field(15, &stat.stime_ticks) || !field(20, &stat.threads) ||
       !field(22, &stat.start_ticks) || !field(23, &stat.vsize_bytes) ||
       !field(24, &stat.rss_pages)) {
@@ -136,7 +138,34 @@ std::function<double()> FromStat(Fn fn) {
   };
 }
 
+// VmRSS of a /proc/PID/status file, in bytes.
+std::optional<double> StatusRssBytes(const std::string& status) {
+  const size_t line = status.find("\nVmRSS:");
+  if (line == std::string::npos) return std::nullopt;
+  const size_t start = status.find_first_not_of(" \t", line + 7);
+  if (start == std::string::npos) return std::nullopt;
+  const size_t end = status.find_first_not_of("0123456789", start);
+  if (end == std::string::npos || status.compare(end, 3, " kB") != 0) return std::nullopt;
+  const std::optional<double> kib = ParseUint(std::string_view(status).substr(start, end - start));
+  if (!kib) return std::nullopt;
+  return *kib * 1024;
+}
+
 }  // namespace
+
+std::optional<ProcessUsage> ReadProcessUsage(int64_t pid) {
+  if (pid <= 0) return std::nullopt;
+  const std::string dir = "/proc/" + std::to_string(pid);
+  const std::optional<ProcStat> stat = ReadProcStat((dir + "/stat").c_str());
+  // A zombie has released its memory and will never run again: it is gone.
+  if (!stat || stat->state == 'Z') return std::nullopt;
+  const std::optional<std::string> status = ReadSmallFile((dir + "/status").c_str());
+  if (!status) return std::nullopt;
+  const std::optional<double> rss = StatusRssBytes(*status);
+  if (!rss) return std::nullopt;
+  return ProcessUsage{.cpu_seconds = (stat->utime_ticks + stat->stime_ticks) / ClockTicksPerSecond(),
+                      .rss_bytes = *rss};
+}
 
 void RegisterProcessMetrics(MetricsRegistry& registry) {
   const double ticks = ClockTicksPerSecond();

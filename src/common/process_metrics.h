@@ -2,6 +2,9 @@
 
 // The standard process_* metrics exported by the Go and Python Prometheus clients.
 
+#include <cstdint>
+#include <optional>
+
 #include "common/metrics.h"
 
 namespace triplane::common {
@@ -13,5 +16,15 @@ namespace triplane::common {
 // Calling it again (on the same registry) just refreshes the callbacks.
 // Thread-safe. Cost per render: a few small /proc reads and one /proc/self/fd listing.
 void RegisterProcessMetrics(MetricsRegistry& registry);
+
+// What the kernel reports of another process (e.g. a child engine).
+struct ProcessUsage {
+  double cpu_seconds = 0;  // user + system CPU time since it started (/proc/PID/stat)
+  double rss_bytes = 0;    // resident memory (VmRSS of /proc/PID/status)
+};
+
+// The usage of process `pid`, or nullopt when it is gone (or a zombie) or /proc cannot
+// be read. Thread-safe. Cost: two small /proc reads.
+std::optional<ProcessUsage> ReadProcessUsage(int64_t pid);
 
 }  // namespace triplane::common

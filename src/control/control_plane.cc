@@ -119,10 +119,24 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOp
   TP_RETURN_IF_ERROR(plane->feed_->Start());
   TP_RETURN_IF_ERROR(plane->reconciler_->Start());
 
+  options.monitor.targets = [raw] { return TargetsFromStore(*raw->store_); };
+  const absl::Duration monitor_interval = options.monitor.interval;
+  plane->monitor_ = std::make_unique<Monitor>(std::move(options.monitor));
+  plane->monitor_->Start();
+  if (options.metrics != nullptr) {
+    plane->metrics_ = options.metrics;
+    options.metrics->SetCollector(
+        "control.monitor",
+        [raw](const std::function<bool(std::string_view)>& taken, std::string* out) {
+          raw->monitor_->history().AppendRelabelled(taken, out);
+        });
+  }
+
   plane->config_ = std::make_unique<ConfigFollower>(*plane->store_);
   const auto initial_level = spdlog::level::to_string_view(spdlog::get_level());
   plane->config_->On("log.level",
                      LogLevelHandler(std::string(initial_level.data(), initial_level.size())));
+  plane->config_->On("monitor.interval", MonitorIntervalHandler(*plane->monitor_, monitor_interval));
   TP_RETURN_IF_ERROR(plane->config_->Start());
 
   plane->admin_ = std::make_unique<AdminApi>(AdminApiOptions{
@@ -138,6 +152,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOp
             if (absl::Status status = raw->feed_->RefreshNow(); !status.ok()) raw->feed_->Refresh();
           },
       .capacity = [raw] { return CapacityJson(*raw->provider_, *raw->store_); },
+      .metrics = &plane->monitor_->history(),
   });
   spdlog::info("control plane: store {}, data dir {}", plane->store_->description(),
                options.data_dir);
@@ -193,6 +208,8 @@ void ControlPlane::Shutdown(bool stop_instances) {
   // The admin API's workers may hold exchanges of the server: end them first (the
   // caller has shut the server down).
   admin_.reset();
+  if (metrics_ != nullptr) metrics_->SetCollector("control.monitor", {});
+  if (monitor_ != nullptr) monitor_->Stop();
   if (feed_ != nullptr) feed_->Stop();
   if (config_ != nullptr) config_->Stop();
   reconciler_->Stop(stop_instances);

@@ -18,10 +18,12 @@
 
 #include "absl/status/statusor.h"
 #include "common/http_router.h"
+#include "common/metrics.h"
 #include "control/admin/admin_api.h"
 #include "control/config_follower.h"
 #include "control/gateway_feed.h"
 #include "control/deploy/reconciler.h"
+#include "control/monitor/monitor.h"
 #include "control/providers/local/local_provider.h"
 #include "control/repository/repository.h"
 #include "control/store/store.h"
@@ -36,6 +38,10 @@ struct ControlPlaneOptions {
   LocalProviderOptions local;     // engine_binary required; work_dir defaults to DATA_DIR/instances
   ReconcilerOptions reconciler;
   std::vector<std::string> refused_pull_hosts;  // the control plane's own host:port
+  MonitorOptions monitor;  // `targets` is filled in (the store's instances)
+  // Where the monitor re-exports the engines' series, relabelled (a collector); none
+  // when null.
+  common::MetricsRegistry* metrics = nullptr;
 };
 
 class ControlPlane {
@@ -60,6 +66,7 @@ class ControlPlane {
   Reconciler& reconciler() { return *reconciler_; }
   Provider& provider() { return *provider_; }
   GatewayFeed& gateway_feed() { return *feed_; }
+  Monitor& monitor() { return *monitor_; }
 
   // Stops the reconciler; with `stop_instances` every engine drains and stops (a normal
   // shutdown), without it they keep running for the next start to adopt.
@@ -73,6 +80,8 @@ class ControlPlane {
   std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<LocalProvider> provider_;
   std::unique_ptr<Reconciler> reconciler_;
+  std::unique_ptr<Monitor> monitor_;
+  common::MetricsRegistry* metrics_ = nullptr;  // holds the monitor's collector
   std::unique_ptr<AdminApi> admin_;
   std::unique_ptr<ConfigFollower> config_;
   std::unique_ptr<GatewayFeed> feed_;

@@ -32,12 +32,17 @@ inline int FreeLoopbackPort() {
   return port;
 }
 
-// The last 4,000 bytes of the file at `path` ("" when it cannot be read).
-inline std::string FileTail(const std::string& path) {
-  std::ifstream in(path);
+// The whole file at `path` ("" when it cannot be read).
+inline std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
-  std::string text = ss.str();
+  return ss.str();
+}
+
+// The last 4,000 bytes of the file at `path` ("" when it cannot be read).
+inline std::string FileTail(const std::string& path) {
+  std::string text = ReadWholeFile(path);
   return text.size() > 4000 ? text.substr(text.size() - 4000) : text;
 }
 

@@ -64,9 +64,11 @@ class AdminApi::Impl {
         services_{.store = *options_.store,
                   .repository = *options_.repository,
                   .on_deployments_changed = options_.on_deployments_changed,
-                  .capacity = options_.capacity},
+                  .capacity = options_.capacity,
+                  .metrics = options_.metrics},
         pool_(std::max(1, options_.worker_threads), "admin-api") {
-    for (auto* area : {&ModelRoutes, &DeploymentRoutes, &AccessRoutes, &ConfigRoutes, &UsageRoutes}) {
+    for (auto* area : {&ModelRoutes, &DeploymentRoutes, &AccessRoutes, &ConfigRoutes, &UsageRoutes,
+                       &MetricsRoutes}) {
       for (Route& route : (*area)(services_)) routes_.push_back(std::move(route));
     }
   }

@@ -15,6 +15,7 @@
 
 #include "common/http_router.h"
 #include "control/deploy/provider.h"
+#include "control/monitor/metrics_history.h"
 #include "control/repository/repository.h"
 #include "control/store/store.h"
 #include "nlohmann/json.hpp"
@@ -31,6 +32,8 @@ struct AdminApiOptions {
   std::function<void()> on_change;
   // Capacity and use of the instance provider, for the overview; may be empty.
   std::function<nlohmann::json()> capacity;
+  // The monitor's series for /admin/v1/metrics/...; those routes are absent when null.
+  const MetricsHistory* metrics = nullptr;
   int worker_threads = 4;
   int max_watches = 256;
   int max_watch_seconds = 60;  // longest ?timeout= a watch may ask for

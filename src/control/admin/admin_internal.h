@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/http_types.h"
+#include "control/monitor/metrics_history.h"
 #include "control/repository/repository.h"
 #include "control/store/store.h"
 #include "nlohmann/json.hpp"
@@ -47,6 +48,7 @@ struct Services {
   ModelRepository& repository;
   std::function<void()> on_deployments_changed;  // may be empty
   std::function<nlohmann::json()> capacity;      // may be empty
+  const MetricsHistory* metrics = nullptr;       // the monitor's series; may be null
 };
 
 using RouteHandler = std::function<Result(const Call&)>;
@@ -64,6 +66,7 @@ std::vector<Route> DeploymentRoutes(const Services& services);
 std::vector<Route> AccessRoutes(const Services& services);
 std::vector<Route> ConfigRoutes(const Services& services);
 std::vector<Route> UsageRoutes(const Services& services);
+std::vector<Route> MetricsRoutes(const Services& services);
 
 // GET /admin/v1/config/watch after its parameters are checked: waits until the config
 // revision is above `since` or `timeout` passes, in slices of at most `slice` so that

@@ -390,6 +390,43 @@ TEST(ProcessMetricsTest, RegisteringTwiceIsHarmless) {
   EXPECT_EQ(text.find("# TYPE process_threads"), text.rfind("# TYPE process_threads"));
 }
 
+TEST(MetricsRegistryTest, CollectorsRenderAfterTheFamiliesAndSeeTheTakenNames) {
+  MetricsRegistry registry;
+  registry.AddGauge("own_gauge", "Ours.").Get().Set(1);
+  registry.AddHistogram("own_seconds", "Ours.", {}, {1}).Get().Observe(0.5);
+  std::vector<std::string> asked;
+  registry.SetCollector("other", [&asked](const std::function<bool(std::string_view)>& taken,
+                                          std::string* out) {
+    for (const char* name : {"own_gauge", "own_seconds_bucket", "own_seconds", "foreign_gauge"}) {
+      if (!taken(name)) asked.push_back(name);
+    }
+    out->append("# HELP foreign_gauge Theirs.\n# TYPE foreign_gauge gauge\nforeign_gauge 2\n");
+  });
+  const std::string text = registry.RenderText();
+  EXPECT_EQ(asked, std::vector<std::string>{"foreign_gauge"});
+  EXPECT_GT(text.find("foreign_gauge 2\n"), text.find("own_seconds_count"));
+  EXPECT_EQ(SampleValue(text, "own_gauge"), 1);
+
+  registry.SetCollector("other", {});  // removed: nothing calls it any more
+  asked.clear();
+  EXPECT_THAT(registry.RenderText(), Not(HasSubstr("foreign_gauge")));
+  EXPECT_TRUE(asked.empty());
+}
+
+TEST(ExpositionTest, EscapesAndFormatsLikeTheRegistry) {
+  std::string out;
+  exposition::AppendLabelValue(&out, "a\"b\\c\nd");
+  EXPECT_EQ(out, "a\\\"b\\\\c\\nd");
+  out.clear();
+  exposition::AppendHelp(&out, "a\"b\nc");
+  EXPECT_EQ(out, "a\"b\\nc");
+  out.clear();
+  exposition::AppendValue(&out, std::numeric_limits<double>::infinity());
+  exposition::AppendValue(&out, 0.25);
+  EXPECT_EQ(out, "+Inf0.25");
+  EXPECT_EQ(exposition::ToValidUtf8("ok\xff"), "ok\xEF\xBF\xBD");
+}
+
 // ---- End to end: the official linter accepts our output ----------------------------
 
 TEST(MetricsRegistryTest, PassesPromtoolCheckMetricsWithoutLintWarnings) {

@@ -17,6 +17,7 @@
 #include "common/json.h"
 #include "control/admin/admin_api.h"
 #include "control/admin/api_keys.h"
+#include "control/monitor/metrics_history.h"
 #include "control/store/store_factory.h"
 #include "gtest/gtest.h"
 #include "unit/control/repository/repository_test_support.h"
@@ -53,6 +54,7 @@ class AdminApiTest : public ::testing::Test {
                             [] {
                               return nlohmann::json{{"cores", 8}, {"memory_bytes", 1 << 30}};
                             },
+                        .metrics = &metrics_,
                         .worker_threads = 2,
                         .max_watches = 4});
     common::HttpRouter router;
@@ -148,6 +150,7 @@ class AdminApiTest : public ::testing::Test {
   uint16_t port_ = 0;
   std::unique_ptr<Store> store_;
   std::unique_ptr<ModelRepository> repo_;
+  MetricsHistory metrics_;  // what GET /admin/v1/metrics/... serves
   std::unique_ptr<AdminApi> api_;
   std::unique_ptr<common::HttpServer> server_;
   common::HttpClient client_;
