@@ -300,6 +300,22 @@ await check('admin sign in and overview', async () => {
   await shot('admin-overview');
 });
 
+await check('overview: live charts draw from the monitoring center', async () => {
+  const charts = page.locator('section[data-deployment="demo"]');
+  await charts.waitFor();
+  const line = (title) => charts.locator('figure').filter({ hasText: title }).locator('path.series-0')
+    .getAttribute('d', { timeout: 1000 }).catch(() => null);
+  // The monitor adds a point every interval (5 s): wait for a line of two points or more.
+  await until('a line on the requests chart', async () => ((await line('Requests per second')) || '').includes('L'), 120);
+  for (const title of ['Requests per second', 'Latency', 'Time to first token', 'Tokens per second', 'KV cache usage']) {
+    assert.equal(await charts.locator('figure').filter({ hasText: title }).locator('svg').count(), 1, title);
+  }
+  // Answers were streamed by demo a moment ago: its tokens/s chart is above the axis.
+  assert.ok(((await line('Tokens per second')) || '').includes('L'));
+  assert.equal(await page.locator('tr', { hasText: 'demo 1' }).count(), 1);
+  await shot('admin-overview-charts');
+});
+
 await check('models: inspect metadata', async () => {
   await page.getByRole('link', { name: 'Models' }).click();
   await page.getByRole('heading', { name: 'Models and versions' }).waitFor();

@@ -20,36 +20,42 @@ export function lineChart({ title, series, format = (v) => formatNumber(v), max 
   const times = all.map((p) => p[0]);
   const values = all.map((p) => p[1]).filter((v) => v !== null && v !== undefined && Number.isFinite(v));
   const tMax = times.length ? Math.max(...times) : Date.now() / 1000;
-  const tMin = window ? tMax - window : (times.length ? Math.min(...times) : tMax - 60);
+  // The window, or less while the series is younger (a minute at least), so that a new
+  // deployment's first points are not squeezed against the right edge.
+  const oldest = times.length ? Math.min(...times) : tMax;
+  const tMin = Math.max(window ? tMax - window : oldest, Math.min(oldest, tMax - 60));
   const yMax = max ?? (values.length ? Math.max(...values) * 1.1 || 1 : 1);
   const x = (t) => LEFT + ((t - tMin) / Math.max(1, tMax - tMin)) * (WIDTH - LEFT - 4);
   const y = (v) => TOP + (1 - Math.min(v, yMax) / yMax) * (HEIGHT - TOP - BOTTOM);
 
   const paths = series.map((s, index) => {
     let d = '';
-    let pen = false;
+    let run = 0; // points in the current stretch without a gap
     for (const [t, v] of s.points) {
       if (v === null || v === undefined || !Number.isFinite(v) || t < tMin) {
-        pen = false;
+        if (run === 1) d += 'h0.01'; // a lone point: a dot (round caps)
+        run = 0;
         continue;
       }
-      d += `${pen ? 'L' : 'M'}${x(t).toFixed(1)},${y(v).toFixed(1)}`;
-      pen = true;
+      d += `${run ? 'L' : 'M'}${x(t).toFixed(1)},${y(v).toFixed(1)}`;
+      run += 1;
     }
+    if (run === 1) d += 'h0.01';
     return svg('path', { class: `series-${index}`, d: d || 'M0,0', dataset: { points: String(s.points.length) } });
   });
   const latest = series.map((s) => {
     const last = [...s.points].reverse().find((p) => p[1] !== null && p[1] !== undefined);
     return `${s.label} ${last ? format(last[1]) : 'unknown'}`;
   }).join(', ');
-  const minutes = Math.round((tMax - tMin) / 60);
+  const span = tMax - tMin;
+  const since = span >= 120 ? `−${Math.round(span / 60)} min` : `−${Math.round(span)} s`;
   const chart = svg('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', 'aria-label': `${title}: ${latest}`, preserveAspectRatio: 'none' },
     svg('title', {}, `${title}: ${latest}`),
     svg('line', { class: 'axis', x1: LEFT, y1: HEIGHT - BOTTOM, x2: WIDTH, y2: HEIGHT - BOTTOM }),
     svg('line', { class: 'axis', x1: LEFT, y1: TOP, x2: LEFT, y2: HEIGHT - BOTTOM }),
     svg('text', { x: LEFT - 3, y: TOP + 8, 'text-anchor': 'end' }, format(yMax)),
     svg('text', { x: LEFT - 3, y: HEIGHT - BOTTOM, 'text-anchor': 'end' }, format(0)),
-    svg('text', { x: LEFT, y: HEIGHT - 3 }, minutes > 0 ? `−${minutes} min` : ''),
+    svg('text', { x: LEFT, y: HEIGHT - 3 }, since),
     svg('text', { x: WIDTH - 2, y: HEIGHT - 3, 'text-anchor': 'end' }, 'now'),
     paths);
   return h('figure', { class: 'chart' },

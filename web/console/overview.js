@@ -64,7 +64,7 @@ export async function render(section, ctx) {
         { label: 'KV cache', num: true, value: (r) => formatPercent(latest(r, 'kv_cache_usage')) },
       ], rows, 'No deployment is reporting metrics yet.'),
       rows.map((row, index) => h('section', { class: 'card', 'aria-label': `Charts of ${row.deployment}`, dataset: { deployment: row.deployment } },
-        h('h4', {}, `${row.deployment} (last ${WINDOW_SECONDS / 60} minutes)`),
+        h('h4', {}, `${row.deployment}: ${row.model} version ${row.version}, up to the last ${WINDOW_SECONDS / 60} minutes`),
         deploymentCharts(histories[index].points || [], WINDOW_SECONDS))));
   };
 
