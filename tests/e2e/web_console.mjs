@@ -109,12 +109,15 @@ await check('sign in', async () => {
   assert.equal(await page.evaluate(() => localStorage.length), 0);
 });
 
-await check('every control has a label', async () => {
+// Every form control on the page has a name a screen reader can say.
+async function assertLabelled(where) {
   const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
     .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
     .map((e) => e.outerHTML));
-  assert.deepEqual(unlabelled, []);
-});
+  assert.deepEqual(unlabelled, [], where);
+}
+
+await check('every control has a label', () => assertLabelled('chat'));
 
 // Every chat request the page sends to the real engines runs to its max_tokens
 // (ignore_eos: a random-weight model may end an answer at any token); `longAnswers`
@@ -313,6 +316,7 @@ await check('overview: live charts draw from the monitoring center', async () =>
   // Answers were streamed by demo a moment ago: its tokens/s chart is above the axis.
   assert.ok(((await line('Tokens per second')) || '').includes('L'));
   assert.equal(await page.locator('tr', { hasText: 'demo 1' }).count(), 1);
+  await assertLabelled('admin-overview-charts');
   await shot('admin-overview-charts');
 });
 
@@ -341,6 +345,7 @@ await check('models: add by path, pull by URL with progress', async () => {
   await page.locator('tr', { hasText: 'pulled' }).getByRole('button', { name: 'Inspect' }).waitFor();
   const models = (await admin('/admin/v1/models')).data.map((m) => m.name);
   assert.ok(models.includes('added') && models.includes('pulled'), models.join());
+  await assertLabelled('admin-models-added');
   await shot('admin-models-added');
 });
 
@@ -362,6 +367,7 @@ await check('keys: create shows the key once, revoke stops it', async () => {
   await page.reload();
   await page.locator('tr[data-key="web-console-key"]').waitFor();
   assert.ok(!(await page.content()).includes(secret));
+  await assertLabelled('admin-keys');
   await shot('admin-keys');
 });
 
@@ -373,6 +379,7 @@ await check('deployments: scale up and see the new instance', async () => {
   await card.getByLabel('Replicas').fill('2');
   await card.getByRole('button', { name: 'Scale' }).click();
   await until('two ready instances', async () => (await card.locator('tr[data-state="ready"]').count()) === 2, 180);
+  await assertLabelled('admin-deployments');
   await shot('admin-deployments');
 });
 
@@ -393,6 +400,7 @@ await check('usage: a row for the chat key', async () => {
   await page.getByRole('button', { name: 'Download CSV' }).click();
   const csv = await (await download).path();
   assert.ok(csv);
+  await assertLabelled('admin-usage');
   await shot('admin-usage');
 });
 
@@ -401,6 +409,7 @@ await check('audit: the chain verifies', async () => {
   await page.getByRole('button', { name: 'Verify the chain' }).click();
   await page.getByText(/^Verified: \d+ rows/).waitFor();
   assert.ok((await page.locator('tbody tr').count()) > 0);
+  await assertLabelled('admin-audit');
   await shot('admin-audit');
 });
 
@@ -414,6 +423,7 @@ await check('config: edit a value and see its history', async () => {
   await page.getByLabel('Value (JSON)').fill('{not json');
   await page.getByRole('button', { name: 'Save' }).click();
   await page.locator('#console-error').filter({ hasText: 'not valid JSON' }).waitFor();
+  await assertLabelled('admin-config');
   await shot('admin-config');
 });
 
