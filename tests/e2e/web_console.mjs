@@ -379,6 +379,9 @@ await check('deployments: scale up and see the new instance', async () => {
   await card.getByLabel('Replicas').fill('2');
   await card.getByRole('button', { name: 'Scale' }).click();
   await until('two ready instances', async () => (await card.locator('tr[data-state="ready"]').count()) === 2, 180);
+  // Each instance's latest point from the monitor: the long-running one has its memory.
+  const long = page.locator('section[data-deployment="long"] tr[data-state="ready"]');
+  await until('the monitor\'s memory of the long instance', async () => /\d MiB/.test(await long.textContent()), 60);
   await assertLabelled('admin-deployments');
   await shot('admin-deployments');
 });

@@ -1,8 +1,9 @@
-// Deployments: desired state and what runs (GET /admin/v1/deployments with instances),
-// create, scale, change version, delete. Refreshed every two seconds while shown.
+// Deployments: desired state and what runs (GET /admin/v1/deployments with instances,
+// each instance's latest monitor point), create, scale, change version, delete.
+// Refreshed every two seconds while shown.
 
 import { seg } from '../api.js';
-import { field, formatTime, h, replace } from '../dom.js';
+import { field, formatBytes, formatNumber, h, replace } from '../dom.js';
 import { actionButton, confirmButton, form, table } from './ui.js';
 
 export const title = 'Deployments';
@@ -17,9 +18,23 @@ export async function render(section, ctx) {
     return inputs.get(key);
   };
 
+  // The latest monitor point of each running instance (null when it has none yet, or the
+  // server runs no monitor).
+  const latestPoints = async (deployments) => {
+    const ids = deployments.flatMap((d) => (d.instances || []).filter((i) => i.state === 'ready' || i.state === 'draining').map((i) => i.id));
+    const points = await Promise.all(ids.map((id) => ctx.api(`/admin/v1/metrics/instances/${seg(id)}?window=60`)
+      .then((series) => series.points[series.points.length - 1] || null).catch(() => null)));
+    return new Map(ids.map((id, index) => [id, points[index]]));
+  };
+
   const draw = async () => {
     const [deployments, repo] = await Promise.all([ctx.api('/admin/v1/deployments'), ctx.api('/admin/v1/models')]);
+    const latest = await latestPoints(deployments.data);
     if (!ctx.alive()) return;
+    const now = (i, field, format) => {
+      const value = latest.get(i.id)?.[field];
+      return value === null || value === undefined ? '' : format(value);
+    };
     models = repo.data;
     const versionsOf = (name) => (models.find((m) => m.name === name)?.versions || []).map((v) => v.version);
     replace(list, deployments.data.length ? deployments.data.map((d) => {
@@ -54,8 +69,11 @@ export async function render(section, ctx) {
           { label: 'Address', value: (i) => i.url || '' },
           { label: 'PID', num: true, value: (i) => String(i.pid ?? '') },
           { label: 'Restarts', num: true, value: (i) => String(i.restarts) },
+          { label: 'Running', num: true, value: (i) => now(i, 'running', (v) => formatNumber(v, 0)) },
+          { label: 'KV cache', num: true, value: (i) => now(i, 'kv_cache_usage', (v) => `${(v * 100).toFixed(0)}%`) },
+          { label: 'CPU', num: true, value: (i) => now(i, 'cpu_percent', (v) => `${v.toFixed(0)}%`) },
+          { label: 'Memory', num: true, value: (i) => now(i, 'rss_bytes', formatBytes) },
           { label: 'Last error', value: (i) => i.last_error || '' },
-          { label: 'Since', value: (i) => formatTime(i.updated_at) },
         ], (d.instances || []).map((i) => ({ ...i, __data: { instance: i.id, state: i.state } })), 'No instance.'));
     }) : h('p', { class: 'muted' }, 'No deployment yet: create one below.'));
     const modelSelect = createModel;
