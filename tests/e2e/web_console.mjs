@@ -335,6 +335,12 @@ await check('models: add by path, pull by URL with progress', async () => {
   await page.getByLabel('File path or URL').fill(modelPath);
   await page.getByRole('button', { name: 'Add', exact: true }).click();
   await page.locator('tr', { hasText: 'added' }).getByRole('button', { name: 'Inspect' }).waitFor();
+  // A second version of the same file, for the deployments page to switch to.
+  await page.getByLabel('Model', { exact: true }).fill('added');
+  await page.getByLabel('Version', { exact: true }).fill('2');
+  await page.getByLabel('File path or URL').fill(modelPath);
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  await until('version 2', async () => (await page.locator('tr', { hasText: 'added' }).count()) === 2);
   await page.getByLabel('Model', { exact: true }).fill('pulled');
   await page.getByLabel('File path or URL').fill(modelURL);
   await page.getByRole('button', { name: 'Add', exact: true }).click();
@@ -384,6 +390,28 @@ await check('deployments: scale up and see the new instance', async () => {
   await until('the monitor\'s memory of the long instance', async () => /\d MiB/.test(await long.textContent()), 60);
   await assertLabelled('admin-deployments');
   await shot('admin-deployments');
+});
+
+await check('deployments: create, change the version, delete', async () => {
+  const create = page.getByRole('region', { name: 'Create a deployment' });
+  await create.getByLabel('Name').fill('web-dep');
+  await create.getByLabel('Model').selectOption('added');
+  await create.getByLabel('Version').fill('1');
+  await create.getByRole('button', { name: 'Create' }).click();
+  const card = page.locator('section[data-deployment="web-dep"]');
+  const only = async (version) => {
+    const rows = card.locator('tbody tr');
+    return (await rows.count()) === 1 && (await rows.getAttribute('data-state')) === 'ready' &&
+      (await rows.locator('td').nth(1).textContent()) === version;
+  };
+  await until('an instance of version 1', () => only('1'), 180);
+  await card.getByLabel('Version').selectOption('2');
+  await card.getByRole('button', { name: 'Change version' }).click();
+  await until('the instance replaced by one of version 2', () => only('2'), 180);
+  assert.equal((await admin('/admin/v1/deployments/web-dep')).version, '2');
+  await card.getByRole('button', { name: 'Delete', exact: true }).click();
+  await card.getByRole('button', { name: 'Confirm delete' }).click();
+  await until('the deployment gone', async () => (await card.count()) === 0, 60);
 });
 
 await check('usage: a row for the chat key', async () => {
