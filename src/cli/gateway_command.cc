@@ -19,6 +19,7 @@
 #include "gateway/gateway_state.h"
 #include "gateway/proxy.h"
 #include "gateway/usage_shipper.h"
+#include "gateway/web_assets.h"
 #include "spdlog/spdlog.h"
 
 namespace triplane::cli {
@@ -72,6 +73,7 @@ int RunGateway(GatewayFlags& flags) {
                         .usage = [&shipper](gateway::UsageEvent event) { shipper.Record(event); },
                         .limits = limits->get()});
   api.AddRoutes(router);
+  gateway::AddWebRoutes(router);  // the chat page at /, the admin console at /admin
   server = std::make_unique<common::HttpServer>(flags.http, std::move(router));
   if (absl::Status status = server->Start(); !status.ok()) return Fail(status);
   const std::string url = fmt::format("http://{}:{}", flags.http.host, server->port());

@@ -32,6 +32,7 @@
 #include "gateway/gateway.h"
 #include "gateway/gateway_state.h"
 #include "gateway/proxy.h"
+#include "gateway/web_assets.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -253,6 +254,7 @@ int RunPlanes(const PlaneFlags& flags, bool with_public_api) {
              }));
   common::AddMetricsRoute(router, registry);
   (*plane)->AddRoutes(router);
+  gateway::AddWebRoutes(router);  // the chat page at /, the admin console at /admin
   // Declared before what forwards requests, so that it is destroyed after them: the
   // proxy's upstream callbacks hold responders of this server's exchanges.
   std::unique_ptr<common::HttpServer> server;
