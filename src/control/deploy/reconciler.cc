@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -134,6 +135,7 @@ class Reconciler::Impl {
     // After the rows, so that a reader who sees a status finds the instances it counts.
     PublishEndpoints();
     WriteStatuses();
+    WriteEvents();
   }
 
  private:
@@ -188,7 +190,8 @@ class Reconciler::Impl {
     // The engine settings it was started with are not recorded: assume the spec's when
     // the version matches, so that adoption alone never rolls instances.
     if (absl::StatusOr<Deployment> d = store_.GetDeployment(row.deployment);
-        d.ok() && d->spec.model == row.model && d->spec.version == row.version) {
+        d.ok() && d->spec.model == row.model &&
+        (d->spec.version == row.version || d->spec.canary_version == row.version)) {
       launch.engine = d->spec.engine;
     }
     if (absl::StatusOr<ModelVersion> v = store_.GetModelVersion(row.model, row.version); v.ok()) {
@@ -222,6 +225,11 @@ class Reconciler::Impl {
         next.state = InstanceState::kFailed;
         next.last_error = fmt::format("the provider lost the instance: {}", Message(obs.status()));
       }
+      if (next.state != t.row.state && (next.state == InstanceState::kReady || IsTerminal(next.state))) {
+        Note(t.row.deployment, "instance",
+             fmt::format("instance {} ({}) is {}{}", id, t.row.version, ToString(next.state),
+                         next.state == InstanceState::kFailed && !t.stop_sent ? ": " + next.last_error : ""));
+      }
       if (next.state != t.row.state) {
         spdlog::info("reconciler: instance {} is {}{}", id, ToString(next.state),
                      IsTerminal(next.state) && !next.last_error.empty() ? " (" + next.last_error + ")"
@@ -243,9 +251,42 @@ class Reconciler::Impl {
     return used;
   }
 
-  static bool MatchesSpec(const Tracked& t, const DeploymentSpec& spec) {
-    return t.launch.model == spec.model && t.launch.version == spec.version &&
-           t.launch.engine == spec.engine;
+  // One set of instances a spec asks for: the deployed version's replicas, or a canary's.
+  struct Target {
+    std::string version;
+    int32_t replicas = 0;
+    std::optional<ModelVersion> file;  // set when the version can be served
+    std::vector<Tracked*> current;     // live instances of this target
+  };
+
+  static bool Matches(const Tracked& t, const DeploymentSpec& spec, const std::string& version) {
+    return t.launch.model == spec.model && t.launch.version == version && t.launch.engine == spec.engine;
+  }
+
+  // Canary instances: the canary's share of the replicas, at least one.
+  static int32_t CanaryReplicas(const DeploymentSpec& spec) {
+    return std::max(1, (std::max(0, spec.replicas) * spec.canary_percent + 99) / 100);
+  }
+
+  // Why `version` of the deployment cannot be served ("" when it can); nullopt when the
+  // store could not be read (retry next pass).
+  std::optional<std::string> Unservable(const Deployment& d, const std::string& version, Target& target)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_) {
+    absl::StatusOr<ModelVersion> found = store_.GetModelVersion(d.spec.model, version);
+    if (absl::IsNotFound(found.status())) {
+      return fmt::format("model version {}:{} does not exist", d.spec.model, version);
+    }
+    if (!found.ok()) {
+      spdlog::warn("reconciler: deployment {}: cannot read model version {}:{} (retrying): {}", d.name,
+                   d.spec.model, version, found.status().ToString());
+      return std::nullopt;
+    }
+    if (std::error_code ec; !std::filesystem::is_regular_file(found->file_path, ec)) {
+      return fmt::format("the file of model version {}:{} is missing: {}", d.spec.model, version,
+                         found->file_path);
+    }
+    target.file = *std::move(found);
+    return std::string();
   }
 
   void ReconcileDeployment(const Deployment& d, Resources& used)
@@ -262,37 +303,40 @@ class Reconciler::Impl {
     KillStartTimeouts(mine, now);
     CountFailures(mine, history, now);
 
-    // Why the spec cannot be served at all (phase kFailed), if so.
-    std::string blocked;
-    absl::StatusOr<ModelVersion> version = store_.GetModelVersion(spec.model, spec.version);
-    if (absl::IsNotFound(version.status())) {
-      blocked = fmt::format("model version {}:{} does not exist", spec.model, spec.version);
-    } else if (!version.ok()) {
-      spdlog::warn("reconciler: deployment {}: cannot read model version {}:{} (retrying): {}",
-                   d.name, spec.model, spec.version, version.status().ToString());
-      return;
-    } else if (std::error_code ec; !std::filesystem::is_regular_file(version->file_path, ec)) {
-      blocked = fmt::format("the file of model version {}:{} is missing: {}", spec.model,
-                            spec.version, version->file_path);
+    // The deployed version's replicas, and a canary's next to them.
+    std::vector<Target> targets;
+    targets.push_back({.version = spec.version, .replicas = std::max(0, spec.replicas)});
+    if (!spec.canary_version.empty()) {
+      targets.push_back({.version = spec.canary_version, .replicas = CanaryReplicas(spec)});
+    }
+    // Why the deployed version cannot be served at all (phase kFailed), if so; a canary
+    // that cannot be served only runs no instances.
+    std::string blocked, canary_blocked;
+    for (size_t i = 0; i < targets.size(); ++i) {
+      std::optional<std::string> why = Unservable(d, targets[i].version, targets[i]);
+      if (!why) return;
+      (i == 0 ? blocked : canary_blocked) = *why;
     }
 
-    std::vector<Tracked*> current;   // live, of the spec
     std::vector<Tracked*> outdated;  // live, of an earlier spec
     for (Tracked* t : mine) {
       if (!IsLive(t->row.state) || t->stop_sent) continue;
-      (MatchesSpec(*t, spec) ? current : outdated).push_back(t);
+      auto target = std::find_if(targets.begin(), targets.end(),
+                                 [&](const Target& g) { return Matches(*t, spec, g.version); });
+      (target != targets.end() ? target->current : outdated).push_back(t);
     }
-    const int32_t replicas = std::max(0, spec.replicas);
 
     // Scale down: the surplus, not-ready ones first, then the newest.
-    if (static_cast<int32_t>(current.size()) > replicas) {
+    for (Target& target : targets) {
+      std::vector<Tracked*>& current = target.current;
+      if (static_cast<int32_t>(current.size()) <= target.replicas) continue;
       std::stable_sort(current.begin(), current.end(), [](const Tracked* a, const Tracked* b) {
         const bool a_ready = a->row.state == InstanceState::kReady;
         const bool b_ready = b->row.state == InstanceState::kReady;
         return a_ready != b_ready ? !a_ready : a->sequence > b->sequence;
       });
-      while (static_cast<int32_t>(current.size()) > replicas) {
-        StopInstance(*current.front(), "scale-down");
+      while (static_cast<int32_t>(current.size()) > target.replicas) {
+        StopInstance(*current.front(), &target == &targets[0] ? "scale-down" : "canary scale-down");
         current.erase(current.begin());
       }
     }
@@ -301,13 +345,14 @@ class Reconciler::Impl {
     std::string pending;
     bool backing_off = false;
     int32_t started = 0;
-    if (blocked.empty()) {
-      for (int32_t i = static_cast<int32_t>(current.size()); i < replicas; ++i) {
+    for (Target& target : targets) {
+      if (!target.file || !pending.empty() || backing_off) continue;
+      for (int32_t i = static_cast<int32_t>(target.current.size()); i < target.replicas; ++i) {
         if (now < history.retry_at) {
           backing_off = true;
           break;
         }
-        InstanceLaunch launch = MakeLaunch(d, *version);
+        InstanceLaunch launch = MakeLaunch(d, target.version, *target.file);
         const Resources demand = provider_.Demand(launch);
         const Resources capacity = provider_.Capacity();
         if (!Fits(used, demand, capacity)) {
@@ -321,17 +366,26 @@ class Reconciler::Impl {
           break;
         }
         used = Plus(used, demand);
-        current.push_back(t);
+        target.current.push_back(t);
         ++started;
       }
     }
-    DropReplacedFailures(mine, started, static_cast<int32_t>(current.size()) >= replicas);
+    const int32_t replicas = targets[0].replicas;
+    std::vector<Tracked*>& current = targets[0].current;
+    bool all_placed = true;
+    for (const Target& target : targets) {
+      all_placed = all_placed && (!target.file || static_cast<int32_t>(target.current.size()) >= target.replicas);
+    }
+    DropReplacedFailures(mine, started, all_placed);
 
     // Rollout: stop instances of an earlier spec once enough of the new one are ready,
     // keeping the ready count from falling below the replicas wanted.
-    const int32_t ready_current = static_cast<int32_t>(
-        std::count_if(current.begin(), current.end(),
-                      [](const Tracked* t) { return t->row.state == InstanceState::kReady; }));
+    auto ready_count = [](const std::vector<Tracked*>& ts) {
+      return static_cast<int32_t>(std::count_if(ts.begin(), ts.end(), [](const Tracked* t) {
+        return t->row.state == InstanceState::kReady;
+      }));
+    };
+    const int32_t ready_current = ready_count(current);
     if (blocked.empty()) {
       std::stable_sort(outdated.begin(), outdated.end(), [](const Tracked* a, const Tracked* b) {
         return (a->row.state == InstanceState::kReady) > (b->row.state == InstanceState::kReady);
@@ -348,6 +402,8 @@ class Reconciler::Impl {
       }
       outdated = std::move(kept);
     }
+    const int32_t canary_wanted = targets.size() > 1 && targets[1].file ? targets[1].replicas : 0;
+    const int32_t canary_ready = targets.size() > 1 ? ready_count(targets[1].current) : 0;
 
     DeploymentStatus status{.observed_generation = d.generation};
     int32_t starting = 0;
@@ -355,8 +411,10 @@ class Reconciler::Impl {
     for (const Tracked* t : mine) {
       if (t->stop_sent && !IsTerminal(t->row.state)) draining = true;
     }
-    for (const Tracked* t : current) starting += t->row.state == InstanceState::kStarting;
-    status.ready_replicas = ready_current;
+    for (const Target& target : targets) {
+      for (const Tracked* t : target.current) starting += t->row.state == InstanceState::kStarting;
+    }
+    status.ready_replicas = ready_current + canary_ready;
     for (const Tracked* t : outdated) status.ready_replicas += t->row.state == InstanceState::kReady;
 
     const std::string failure =
@@ -367,8 +425,14 @@ class Reconciler::Impl {
     } else if (!pending.empty()) {
       status.phase = DeploymentPhase::kPending;
       status.reason = pending;
-    } else if (ready_current == replicas && outdated.empty() && (replicas > 0 || !draining)) {
+    } else if (ready_current == replicas && canary_ready == canary_wanted && outdated.empty() &&
+               (replicas > 0 || !draining)) {
       status.phase = DeploymentPhase::kRunning;
+      if (!canary_blocked.empty()) status.reason = "canary not started: " + canary_blocked;
+      if (canary_wanted > 0) {
+        status.reason = fmt::format("canary {}:{} takes {}% of the traffic", spec.model, spec.canary_version,
+                                    spec.canary_percent);
+      }
       if (now - history.last_failure >= options_.max_backoff) history.consecutive = 0;
     } else if (backing_off && status.ready_replicas > 0 && starting == 0 && outdated.empty()) {
       status.phase = DeploymentPhase::kDegraded;
@@ -387,12 +451,36 @@ class Reconciler::Impl {
                                     absl::FormatDuration(history.backoff), failure);
       } else if (replicas == 0) {
         status.reason = "stopping instances";
+      } else if (canary_ready < canary_wanted) {
+        status.reason = fmt::format("starting canary {}:{}: {} of {} ready", spec.model, spec.canary_version,
+                                    canary_ready, canary_wanted);
       } else {
         status.reason = fmt::format("{} of {} replicas ready; {} starting", ready_current,
                                     replicas, starting);
       }
     }
+    if (status.phase != d.status.phase) {
+      Note(d.name, "status",
+           fmt::format("{} → {}{}", ToString(d.status.phase), ToString(status.phase),
+                       status.reason.empty() ? "" : ": " + status.reason));
+    }
     if (status != d.status) statuses_.emplace_back(d.name, std::move(status));
+  }
+
+  void Note(const std::string& deployment, std::string kind, std::string message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_) {
+    events_.push_back({.deployment = deployment, .kind = std::move(kind), .message = std::move(message),
+                       .actor = "reconciler"});
+  }
+
+  void WriteEvents() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_) {
+    for (const DeploymentEvent& event : events_) {
+      if (absl::StatusOr<DeploymentEvent> written = store_.AppendEvent(event); !written.ok()) {
+        spdlog::warn("reconciler: cannot record an event of {}: {}", event.deployment,
+                     written.status().ToString());
+      }
+    }
+    events_.clear();
   }
 
   void WriteStatuses() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_) {
@@ -459,7 +547,7 @@ class Reconciler::Impl {
     }
   }
 
-  InstanceLaunch MakeLaunch(const Deployment& d, const ModelVersion& version) {
+  InstanceLaunch MakeLaunch(const Deployment& d, const std::string& version_name, const ModelVersion& version) {
     // Ids are names (at most 128 bytes): leave room for the suffix.
     static constexpr std::string_view kAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
     std::string id = d.name.substr(0, 121) + "-";
@@ -468,7 +556,7 @@ class Reconciler::Impl {
     return {.id = std::move(id),
             .deployment = d.name,
             .model = d.spec.model,
-            .version = d.spec.version,
+            .version = version_name,
             .model_path = version.file_path,
             .model_bytes = version.size_bytes,
             .engine = d.spec.engine,
@@ -487,6 +575,9 @@ class Reconciler::Impl {
     row->restarts = history.restarts;
     spdlog::info("reconciler: started instance {} of {} ({}:{}, restarts {})", row->id,
                  launch.deployment, launch.model, launch.version, row->restarts);
+    Note(launch.deployment, "instance",
+         fmt::format("started instance {} ({}){}", row->id, launch.version,
+                     history.restarts > 0 ? fmt::format(", restarts so far {}", history.restarts) : ""));
     const std::string id = row->id;
     deletes_.erase(id);
     Tracked& t = instances_[id] = Tracked{.row = *std::move(row),
@@ -498,6 +589,7 @@ class Reconciler::Impl {
 
   void StopInstance(Tracked& t, std::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_) {
     spdlog::info("reconciler: stopping instance {} of {} ({})", t.row.id, t.row.deployment, why);
+    Note(t.row.deployment, "instance", fmt::format("draining instance {} ({}): {}", t.row.id, t.row.version, why));
     provider_.Stop(t.row.id, options_.drain_timeout);
     t.stop_sent = true;
     t.row.state = InstanceState::kDraining;
@@ -582,6 +674,8 @@ class Reconciler::Impl {
   std::set<std::string, std::less<>> deletes_ ABSL_GUARDED_BY(pass_mu_);  // rows to delete
   // Statuses that changed in this pass, written after the instance rows.
   std::vector<std::pair<std::string, DeploymentStatus>> statuses_ ABSL_GUARDED_BY(pass_mu_);
+  // Deployment events of this pass, appended after the statuses.
+  std::vector<DeploymentEvent> events_ ABSL_GUARDED_BY(pass_mu_);
   std::map<std::string, History, std::less<>> history_ ABSL_GUARDED_BY(pass_mu_);
   int64_t sequence_ ABSL_GUARDED_BY(pass_mu_) = 0;
   std::mt19937_64 random_ ABSL_GUARDED_BY(pass_mu_);

@@ -510,6 +510,68 @@ TEST_F(ReconcilerTest, VersionChangeStartsNewInstancesBeforeStoppingOldOnes) {
   EXPECT_EQ(Rows("chat").size(), 2u);
 }
 
+TEST_F(ReconcilerTest, ACanaryRunsNextToTheReplicasAndGoesAwayWhenAborted) {
+  DeployReady("chat", 4);
+  DeploymentSpec spec = Get("chat").spec;
+  spec.canary_version = "v2";
+  spec.canary_percent = 10;  // 10% of 4, rounded up: one instance
+  ASSERT_TRUE(store_->UpdateDeploymentSpec("chat", spec, 0, {}).ok());
+  reconciler().ReconcileOnce();
+  ASSERT_EQ(provider_.launches().size(), 5u);
+  EXPECT_EQ(provider_.launches()[4].version, "v2");
+  EXPECT_TRUE(provider_.stops().empty());
+  EXPECT_EQ(Get("chat").status.phase, DeploymentPhase::kProgressing);
+  provider_.ReadyAll();
+  reconciler().ReconcileOnce();
+  Deployment d = Get("chat");
+  EXPECT_EQ(d.status.phase, DeploymentPhase::kRunning);
+  EXPECT_EQ(d.status.ready_replicas, 5);
+  EXPECT_NE(d.status.reason.find("10%"), std::string::npos) << d.status.reason;
+  int v2 = 0;
+  for (const Endpoint& e : reconciler().ReadyEndpoints()) v2 += e.version == "v2";
+  EXPECT_EQ(v2, 1);
+
+  // Aborted: the canary instance drains; the four others stay.
+  spec.canary_version.clear();
+  spec.canary_percent = 0;
+  ASSERT_TRUE(store_->UpdateDeploymentSpec("chat", spec, 0, {}).ok());
+  reconciler().ReconcileOnce();
+  ASSERT_EQ(provider_.stops().size(), 1u);
+  EXPECT_EQ(provider_.stops()[0], LaunchIds()[4]);
+  EXPECT_EQ(provider_.launches().size(), 5u);
+  absl::StatusOr<std::vector<DeploymentEvent>> events = store_->ListEvents("chat", 0, 100);
+  ASSERT_TRUE(events.ok());
+  bool drained = false;
+  for (const DeploymentEvent& e : *events) drained |= e.message.find("draining instance " + LaunchIds()[4]) == 0;
+  EXPECT_TRUE(drained);
+}
+
+TEST_F(ReconcilerTest, PromotingACanaryKeepsItsInstanceAndRollsTheRest) {
+  DeployReady("chat", 2);
+  DeploymentSpec spec = Get("chat").spec;
+  spec.canary_version = "v2";
+  spec.canary_percent = 50;
+  ASSERT_TRUE(store_->UpdateDeploymentSpec("chat", spec, 0, {}).ok());
+  reconciler().ReconcileOnce();
+  provider_.ReadyAll();
+  reconciler().ReconcileOnce();
+  ASSERT_EQ(provider_.launches().size(), 3u);
+  // Promoted: the canary instance is now one of the replicas; one more v2 starts, and the
+  // v1 instances go as v2 ones become ready.
+  spec.version = "v2";
+  spec.canary_version.clear();
+  spec.canary_percent = 0;
+  ASSERT_TRUE(store_->UpdateDeploymentSpec("chat", spec, 0, {}).ok());
+  reconciler().ReconcileOnce();
+  ASSERT_EQ(provider_.launches().size(), 4u);
+  EXPECT_EQ(provider_.stops().size(), 1u);  // the canary's readiness lets one v1 go
+  provider_.ReadyAll();
+  reconciler().ReconcileOnce();
+  EXPECT_EQ(provider_.stops().size(), 2u);
+  for (const Endpoint& e : reconciler().ReadyEndpoints()) EXPECT_EQ(e.version, "v2");
+  EXPECT_EQ(Get("chat").previous_version, "v1");
+}
+
 TEST_F(ReconcilerTest, EngineSettingsChangeRollsInstancesToo) {
   DeployReady("chat", 1);
   Deploy("chat", 1, "v1", {.context_length = 2048});
