@@ -6,6 +6,7 @@
 //   triplane keys create|ls|revoke, teams create|ls|rm
 //   triplane usage [--by key|team|model|day] [--csv]   the usage ledger
 //   triplane backends set|ls|rm                external OpenAI-compatible backends
+//   triplane rollout NAME|promote|abort|status, rollback NAME, events NAME
 // Tables for people, --json for scripts; errors are one line on stderr and exit code 1.
 
 #include <unistd.h>
@@ -211,13 +212,14 @@ absl::StatusOr<json> WaitReady(AdminClient& c, const std::string& name, double t
     absl::StatusOr<json> d = c.Call(HttpMethod::kGet, DeploymentPath(name));
     if (!d.ok()) return d.status();
     const json& status = (*d)["status"];
+    // Running (every replica, and a canary's instances, ready) for the current spec.
     const bool converged = status.value("observed_generation", int64_t{0}) >= d->value("generation", int64_t{0}) &&
-                           status.value("ready_replicas", 0) == d->value("replicas", 0) &&
+                           status.value("ready_replicas", 0) >= d->value("replicas", 0) &&
                            status.value("phase", "") == "running";
     // Instances of the old shape must be gone too (scale-down drains them).
     size_t live = 0;
     for (const json& i : (*d)["instances"]) live += i.value("state", "") != "stopped";
-    if (converged && live == static_cast<size_t>(d->value("replicas", 0))) return d;
+    if (converged && live == static_cast<size_t>(status.value("ready_replicas", 0))) return d;
     if (status.value("phase", "") == "failed") {
       return absl::FailedPreconditionError(fmt::format("deployment {} failed: {}", name, Cell(status["reason"])));
     }
@@ -626,6 +628,127 @@ Command Backends(CLI::App& root) {
   return ParentCommand(parent, {set_command, list, rm_command});
 }
 
+// ---- rollouts and events -------------------------------------------------------------
+
+// POST `path` (a rollout step of deployment `name`) and finish like deploy does.
+absl::StatusOr<int> RolloutStep(AdminClient& c, const AdminFlags& f, const WaitArgs& wait, const std::string& path,
+                                const json& body = json::object()) {
+  absl::StatusOr<json> d = c.Call(HttpMethod::kPost, path, body);
+  if (!d.ok()) return d.status();
+  return Finish(c, f, wait, *d);
+}
+
+Command Rollout(CLI::App& root) {
+  struct Args { std::string name, version, strategy = "rolling"; int percent = 10; WaitArgs wait; };
+  auto args = std::make_shared<Args>();
+  CLI::App* app = root.add_subcommand("rollout", "Move a deployment to another version: rolling, or as a canary");
+  app->add_option("NAME", args->name, "Deployment name");
+  app->add_option("--version", args->version, "The version to roll out");
+  app->add_option("--strategy", args->strategy, "rolling or canary")->check(CLI::IsMember({"rolling", "canary"}))->capture_default_str();
+  app->add_option("--canary-percent", args->percent, "Share of the traffic the canary gets")->check(CLI::Range(1, 99))->capture_default_str();
+  AddWaitFlags(app, args->wait);
+  auto flags = std::make_shared<AdminFlags>();
+  std::vector<Command> steps;
+  for (const char* step : {"promote", "abort", "status"}) {
+    CLI::App* sub = app->add_subcommand(step, std::string(step) == "promote" ? "Make the canary the deployed version (rolling)"
+                                              : std::string(step) == "abort" ? "Stop the canary; all traffic back on the deployed version"
+                                                                             : "The rollout: versions, canary, error rate and latency per version");
+    auto name = std::make_shared<std::string>();
+    auto wait = std::make_shared<WaitArgs>();
+    sub->add_option("NAME", *name, "Deployment name")->required();
+    if (std::string(step) != "status") AddWaitFlags(sub, *wait);
+    steps.push_back(AdminCommand(sub, std::make_shared<AdminFlags>(), [name, wait, step = std::string(step)](AdminClient& c, const AdminFlags& f) -> absl::StatusOr<int> {
+      const std::string path = DeploymentPath(*name) + "/rollout";
+      if (step != "status") return RolloutStep(c, f, *wait, path + "/" + step);
+      absl::StatusOr<json> r = c.Call(HttpMethod::kGet, path);
+      if (!r.ok()) return r.status();
+      if (f.json) return PrintJson(*r);
+      std::printf("deployment %s: version %s%s; %s\n", name->c_str(), Cell((*r)["version"]).c_str(),
+                  (*r)["canary"].is_null() ? "" : fmt::format(", canary {} at {}%", Cell((*r)["canary"]["version"]),
+                                                              Cell((*r)["canary"]["percent"])).c_str(),
+                  Cell((*r)["phase"]).c_str());
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& [version, v] : (*r)["versions"].items()) {
+        rows.push_back({version, Cell(v["requests"]), Cell(v["errors"]), fmt::format("{:.1f}%", 100 * v.value("error_rate", 0.0)),
+                        fmt::format("{:.1f} ms", 1000 * v.value("p50_latency_seconds", 0.0)),
+                        fmt::format("{:.1f} ms", 1000 * v.value("p99_latency_seconds", 0.0))});
+      }
+      std::fputs(FormatTable({"VERSION", "REQUESTS", "ERRORS", "ERROR RATE", "P50", "P99"}, rows).c_str(), stdout);
+      return 0;
+    }));
+  }
+  Command start = AdminCommand(app, flags, [args](AdminClient& c, const AdminFlags& f) -> absl::StatusOr<int> {
+    if (args->name.empty() || args->version.empty()) {
+      return absl::InvalidArgumentError("give a deployment and --version (or: rollout promote|abort|status NAME)");
+    }
+    json body = {{"version", args->version}, {"strategy", args->strategy}};
+    if (args->strategy == "canary") body["canary_percent"] = args->percent;
+    return RolloutStep(c, f, args->wait, DeploymentPath(args->name) + "/rollout", body);
+  });
+  return {app, [steps, start] {
+            for (const Command& step : steps) {
+              if (step.app->parsed()) return step.run();
+            }
+            return start.run();
+          }};
+}
+
+Command Rollback(CLI::App& root) {
+  struct Args { std::string name; WaitArgs wait; };
+  auto args = std::make_shared<Args>();
+  CLI::App* app = root.add_subcommand("rollback", "Back to the previous version in one call (a canary is aborted)");
+  app->add_option("NAME", args->name, "Deployment name")->required();
+  AddWaitFlags(app, args->wait);
+  return AdminCommand(app, std::make_shared<AdminFlags>(), [args](AdminClient& c, const AdminFlags& f) -> absl::StatusOr<int> {
+    return RolloutStep(c, f, args->wait, DeploymentPath(args->name) + "/rollback");
+  });
+}
+
+Command Events(CLI::App& root) {
+  struct Args { std::string name; bool follow = false; int limit = 50; };
+  auto args = std::make_shared<Args>();
+  CLI::App* app = root.add_subcommand("events", "What happened to a deployment: scaling, rollouts, instances");
+  app->add_option("NAME", args->name, "Deployment name (default: every deployment)");
+  app->add_flag("-f,--follow", args->follow, "Keep printing new events");
+  app->add_option("--limit", args->limit, "Most events to print first")->check(CLI::Range(1, 1000))->capture_default_str();
+  return AdminCommand(app, std::make_shared<AdminFlags>(), [args](AdminClient& c, const AdminFlags& f) -> absl::StatusOr<int> {
+    const std::string base = args->name.empty() ? "/admin/v1/events" : DeploymentPath(args->name) + "/events";
+    int64_t after = 0;
+    // The newest `limit` first: page through to the end, keeping the tail.
+    std::vector<json> tail;
+    while (true) {
+      absl::StatusOr<json> page = c.Call(HttpMethod::kGet, fmt::format("{}?after_id={}&limit=1000", base, after));
+      if (!page.ok()) return page.status();
+      for (const json& e : (*page)["data"]) {
+        tail.push_back(e);
+        after = e.value("id", after);
+      }
+      if ((*page)["data"].size() < 1000) break;
+    }
+    if (tail.size() > static_cast<size_t>(args->limit)) tail.erase(tail.begin(), tail.end() - args->limit);
+    auto print = [&](const json& e) {
+      if (f.json) {
+        std::printf("%s\n", e.dump().c_str());
+      } else {
+        std::printf("%s  %-10s %-10s %-16s %s\n", Cell(e["time"]).c_str(), Cell(e["deployment"]).c_str(),
+                    Cell(e["kind"]).c_str(), Cell(e["actor"]).c_str(), Cell(e["message"]).c_str());
+      }
+    };
+    for (const json& e : tail) print(e);
+    while (args->follow) {
+      std::fflush(stdout);
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      absl::StatusOr<json> page = c.Call(HttpMethod::kGet, fmt::format("{}?after_id={}&limit=1000", base, after));
+      if (!page.ok()) return page.status();
+      for (const json& e : (*page)["data"]) {
+        print(e);
+        after = e.value("id", after);
+      }
+    }
+    return 0;
+  });
+}
+
 // ---- usage -------------------------------------------------------------------------
 
 std::string Money(int64_t micros) { return fmt::format("{}.{:06}", micros / 1'000'000, micros % 1'000'000); }
@@ -678,7 +801,8 @@ std::vector<Command> AddAdminCommands(CLI::App& root) {
       models, {ModelsAdd(*models), ModelsPull(*models), ModelsList(*models), ModelsInspect(*models),
                ModelsRemove(*models)});
   return {models_command, Deploy(root), Scale(root), Undeploy(root), Ps(root),
-          Config(root),   Audit(root),  Keys(root),  Teams(root), Usage(root), Backends(root)};
+          Config(root),   Audit(root),  Keys(root),  Teams(root), Usage(root), Backends(root),
+          Rollout(root),  Rollback(root), Events(root)};
 }
 
 }  // namespace triplane::cli

@@ -171,6 +171,8 @@ control::UsageRecord ToUsageRecord(gateway::UsageEvent event) {
           .key_id = std::move(event.key_id),
           .team = std::move(event.team),
           .model = std::move(event.model),
+          .version = r.version,
+          .deployment = r.deployment,
           .instance = std::move(event.instance),
           .endpoint = std::move(event.endpoint),
           .status = r.status,

@@ -132,6 +132,12 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOp
         });
   }
 
+  plane->canary_ = std::make_unique<CanaryAnalysis>(*plane->store_, CanaryAnalysisOptions{.on_rollback = [raw] {
+    raw->reconciler_->Trigger();
+    raw->feed_->Refresh();
+  }});
+  plane->canary_->Start();
+
   plane->config_ = std::make_unique<ConfigFollower>(*plane->store_);
   const auto initial_level = spdlog::level::to_string_view(spdlog::get_level());
   plane->config_->On("log.level",
@@ -210,6 +216,7 @@ void ControlPlane::Shutdown(bool stop_instances) {
   admin_.reset();
   if (metrics_ != nullptr) metrics_->SetCollector("control.monitor", {});
   if (monitor_ != nullptr) monitor_->Stop();
+  if (canary_ != nullptr) canary_->Stop();
   if (feed_ != nullptr) feed_->Stop();
   if (config_ != nullptr) config_->Stop();
   reconciler_->Stop(stop_instances);

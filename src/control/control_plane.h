@@ -22,6 +22,7 @@
 #include "control/admin/admin_api.h"
 #include "control/config_follower.h"
 #include "control/gateway_feed.h"
+#include "control/deploy/canary_analysis.h"
 #include "control/deploy/reconciler.h"
 #include "control/monitor/monitor.h"
 #include "control/providers/local/local_provider.h"
@@ -81,6 +82,7 @@ class ControlPlane {
   std::unique_ptr<LocalProvider> provider_;
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<Monitor> monitor_;
+  std::unique_ptr<CanaryAnalysis> canary_;
   common::MetricsRegistry* metrics_ = nullptr;  // holds the monitor's collector
   std::unique_ptr<AdminApi> admin_;
   std::unique_ptr<ConfigFollower> config_;

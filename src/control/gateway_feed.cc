@@ -165,6 +165,10 @@ class GatewayFeed::Impl : public std::enable_shared_from_this<Impl> {
     nlohmann::json& models = snapshot["models"];
     for (const Deployment& d : *deployments) {
       if (!models.contains(d.spec.model)) models[d.spec.model] = {{"upstreams", nlohmann::json::array()}};
+      if (!d.spec.canary_version.empty()) {
+        models[d.spec.model]["weights"] = {{d.spec.version, 100 - d.spec.canary_percent},
+                                           {d.spec.canary_version, d.spec.canary_percent}};
+      }
     }
     for (const Endpoint& e : endpoints_()) {
       if (!models.contains(e.model)) models[e.model] = {{"upstreams", nlohmann::json::array()}};

@@ -190,8 +190,13 @@ RouteHints HintsFor(const GatewaySnapshot& snapshot, const common::HttpRequest& 
   } else if (auto prompt = body.find("prompt"); prompt != body.end()) {
     AppendText(*prompt, hints.prefix);
   }
+  // A canary's split; config routing.MODEL {"weights": {...}} overrides it.
+  if (const auto canary = snapshot.weights.find(model); canary != snapshot.weights.end()) {
+    hints.version_weights = canary->second;
+  }
   const nlohmann::json& routing = snapshot.Config("routing." + model);
   if (routing.is_object() && routing.contains("weights") && routing["weights"].is_object()) {
+    hints.version_weights.clear();
     for (const auto& [version, weight] : routing["weights"].items()) {
       if (weight.is_number() && weight.get<double>() > 0) hints.version_weights[version] = weight.get<double>();
     }

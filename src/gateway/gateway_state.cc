@@ -30,10 +30,15 @@ absl::StatusOr<std::shared_ptr<const GatewaySnapshot>> ParseGatewaySnapshot(cons
     snapshot->config = json.at("config");
     for (const auto& [model, entry] : json.at("models").items()) {
       std::vector<Upstream>& upstreams = snapshot->models[model];
+      const nlohmann::json weights = entry.value("weights", nlohmann::json::object());
+      for (const auto& [version, weight] : weights.items()) {
+        if (weight.is_number() && weight.get<double>() > 0) snapshot->weights[model][version] = weight.get<double>();
+      }
       for (const nlohmann::json& u : entry.at("upstreams")) {
         upstreams.push_back({.id = u.at("id").get<std::string>(),
                              .url = u.at("url").get<std::string>(),
                              .version = u.value("version", ""),
+                             .deployment = u.value("deployment", ""),
                              .external = u.value("external", false),
                              .remote_model = u.value("remote_model", ""),
                              .api_key = u.value("api_key", "")});

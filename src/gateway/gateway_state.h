@@ -38,6 +38,8 @@ struct GatewaySnapshot {
   std::unordered_map<std::string, KeyInfo> keys_by_digest;  // unrevoked keys only
   nlohmann::json config = nlohmann::json::object();
   std::map<std::string, std::vector<Upstream>> models;  // every deployed model
+  // Traffic split between a model's versions while a canary runs: version -> weight.
+  std::map<std::string, std::map<std::string, double>> weights;
 
   // A config value, or null when the key is not set.
   const nlohmann::json& Config(const std::string& key) const;

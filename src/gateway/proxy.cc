@@ -343,7 +343,8 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
     const std::string upstream_id = upstream->id;
     common::HttpStreamCallbacks callbacks;
     const bool external = upstream->external;
-    callbacks.on_head = [e, upstream_id, external](int status, const common::HttpHeaders& headers) {
+    callbacks.on_head = [e, upstream_id, external, version = upstream->version,
+                         deployment = upstream->deployment](int status, const common::HttpHeaders& headers) {
       std::lock_guard lock(e->mu);
       // A draining or overloaded instance: another one may take the request.
       if (status == 503) {
@@ -368,6 +369,8 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
       e->event_stream = headers.Get("content-type").value_or("").starts_with("text/event-stream");
       e->head_sent = true;
       e->result.instance = upstream_id;
+      e->result.version = version;
+      e->result.deployment = deployment;
       e->result.status = status;
       e->responder->StartStream(status, std::move(relayed));
     };

@@ -33,6 +33,7 @@ struct Upstream {
   std::string id;       // instance id, for logs and load accounting
   std::string url;      // "http://127.0.0.1:PORT"; for an external backend its API root
   std::string version;  // the model version it serves (canary weights)
+  std::string deployment;  // "" for an external backend
   // An external OpenAI-compatible server: `url` is its API root ("https://host/v1") and
   // the request goes to url + "/chat/completions"; `remote_model` (when set) replaces the
   // body's model; `api_key` (when set) is sent as `Authorization: Bearer`. It is never
@@ -73,6 +74,8 @@ struct ModelRoute {
 struct ForwardResult {
   int status = 0;          // what the client got (0: it went away before an answer)
   std::string instance;    // the upstream that answered ("" when none did)
+  std::string version;     // its model version and deployment
+  std::string deployment;
   bool usage_seen = false;  // the engine reported usage (always asked for)
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;

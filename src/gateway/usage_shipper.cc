@@ -24,6 +24,8 @@ nlohmann::json UsageRow(const UsageEvent& event) {
           {"team", event.team},
           {"model", event.model},
           {"instance", event.instance},
+          {"version", r.version},
+          {"deployment", r.deployment},
           {"endpoint", event.endpoint},
           {"status", r.status},
           {"stream", r.stream},

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -845,6 +846,97 @@ TEST_F(ControlPlaneTest, TwoGatewaysOnOneRedisNeverOvershootADailyBudget) {
   EXPECT_LE(ledger, kBudget);
   // And close to it: a request needs at most prompt + 8 tokens, so little is left unspent.
   EXPECT_GT(ledger, kBudget / 2);
+}
+
+TEST_F(ControlPlaneTest, RollingUpdateAndRollbackUnderLoadFailNoRequest) {
+  ASSERT_NO_FATAL_FAILURE(StartServe({"--no-demo"}));
+  for (int v = 1; v <= 2; ++v) {
+    const std::string path = (dir_ / fmt::format("m{}.gguf", v)).string();
+    auto writer = Subprocess::Spawn({.argv = {TRIPLANE_BINARY, "gguf", "random", "--size", "tiny", "--type", "q8_0",
+                                              "--seed", std::to_string(v), "--out", path}});
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Wait(120s).value_or(common::ExitStatus{}).ok());
+    ASSERT_EQ(Cli({"models", "add", "m", path}).code, 0);  // versions 1 and 2
+  }
+  ASSERT_EQ(Cli({"deploy", "web", "--model", "m:1", "--replicas", "2", "--threads", "1", "--wait", "--timeout", "120"}).code, 0);
+  ChatUntilAnswered("m");
+  // Greedy answers: each version always gives its own one, alone or in a batch, so an
+  // answer tells which version served it and that no request was served by a mixture.
+  const json body = {{"model", "m"}, {"prompt", "the same prompt"}, {"max_tokens", 6}, {"temperature", 0},
+                     {"ignore_eos", true}};
+  auto text_of = [](const common::HttpResponse& r) {
+    const json j = json::parse(r.body, nullptr, false);
+    return j.is_object() ? j["choices"][0].value("text", "") : std::string();
+  };
+  const std::string v1_answer = text_of(Post("/v1/completions", body));
+
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::map<std::string, int> answers;  // text -> count
+  std::vector<std::string> failures;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&] {
+      HttpClient client;
+      while (!stop) {
+        common::HttpClientRequest request{.method = common::HttpMethod::kPost, .url = url_ + "/v1/completions",
+                                          .body = body.dump()};
+        request.headers.Set("authorization", "Bearer " + AdminKey());
+        auto response = client.Send(request);
+        std::lock_guard lock(mu);
+        if (!response.ok() || response->status != 200) {
+          failures.push_back(response.ok() ? fmt::format("{} {}", response->status, response->body)
+                                           : response.status().ToString());
+        } else {
+          ++answers[text_of(*response)];
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(500ms);
+  CliResult rolled = Cli({"rollout", "web", "--version", "2", "--wait", "--timeout", "120"});
+  EXPECT_EQ(rolled.code, 0) << rolled.err;
+  std::this_thread::sleep_for(500ms);
+  json d = CliJson({"ps", "web"});
+  EXPECT_EQ(d["version"], "2");
+  EXPECT_EQ(d["previous_version"], "1");
+  CliResult back = Cli({"rollback", "web", "--wait", "--timeout", "120"});
+  EXPECT_EQ(back.code, 0) << back.err;
+  std::this_thread::sleep_for(500ms);
+  stop = true;
+  for (std::thread& t : clients) t.join();
+
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failed, e.g. " << failures.front();
+  EXPECT_EQ(answers.size(), 2u);  // v1's answer and v2's, nothing else
+  EXPECT_GT(answers[v1_answer], 0);
+  for (const auto& [text, count] : answers) EXPECT_GT(count, 0) << text;
+  EXPECT_EQ(CliJson({"ps", "web"})["version"], "1");
+  const std::string events = Cli({"events", "web", "--limit", "1000"}).out;
+  EXPECT_THAT(events, HasSubstr("rolling update from 1 to 2 started"));
+  EXPECT_THAT(events, HasSubstr("rolling back from 2 to 1"));
+  EXPECT_THAT(events, HasSubstr("draining instance"));
+
+  // A canary: one instance of version 2 next to the one of version 1 (two cores here),
+  // half the traffic.
+  ASSERT_EQ(Cli({"scale", "web", "1", "--wait", "--timeout", "120"}).code, 0);
+  CliResult canary = Cli({"rollout", "web", "--version", "2", "--strategy", "canary", "--canary-percent", "50",
+                          "--wait", "--timeout", "120"});
+  ASSERT_EQ(canary.code, 0) << canary.err;
+  std::map<std::string, int> versions;
+  for (const json& i : Instances("web")) ++versions[i["version"].get<std::string>()];
+  EXPECT_EQ(versions["1"], 1);
+  EXPECT_EQ(versions["2"], 1);
+  std::map<std::string, int> split;
+  for (int i = 0; i < 200 && (split.size() < 2 || split.begin()->second < 3); ++i) {
+    ++split[text_of(Post("/v1/completions", body))];
+  }
+  EXPECT_EQ(split.size(), 2u);  // both versions answer
+  json status = CliJson({"rollout", "status", "web"});
+  EXPECT_EQ(status["canary"]["version"], "2");
+  EXPECT_GT(status["versions"]["2"]["requests"].get<int>(), 0);
+  EXPECT_EQ(Cli({"rollout", "web", "--version", "2"}).code, 1);  // one rollout at a time
+  ASSERT_EQ(Cli({"rollout", "abort", "web", "--wait", "--timeout", "120"}).code, 0);
+  for (const json& i : Instances("web")) EXPECT_EQ(i["version"], "1");
 }
 
 TEST_F(ControlPlaneTest, ControlAloneServesTheAdminApiButNotThePublicOne) {

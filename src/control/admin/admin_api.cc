@@ -68,7 +68,7 @@ class AdminApi::Impl {
                   .metrics = options_.metrics},
         pool_(std::max(1, options_.worker_threads), "admin-api") {
     for (auto* area : {&ModelRoutes, &DeploymentRoutes, &AccessRoutes, &ConfigRoutes, &UsageRoutes,
-                       &BackendRoutes, &MetricsRoutes}) {
+                       &BackendRoutes, &MetricsRoutes, &RolloutRoutes}) {
       for (Route& route : (*area)(services_)) routes_.push_back(std::move(route));
     }
   }

@@ -67,6 +67,7 @@ std::vector<Route> AccessRoutes(const Services& services);
 std::vector<Route> ConfigRoutes(const Services& services);
 std::vector<Route> UsageRoutes(const Services& services);
 std::vector<Route> BackendRoutes(const Services& services);
+std::vector<Route> RolloutRoutes(const Services& services);
 std::vector<Route> MetricsRoutes(const Services& services);
 
 // GET /admin/v1/config/watch after its parameters are checked: waits until the config

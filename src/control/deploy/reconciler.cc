@@ -117,6 +117,7 @@ class Reconciler::Impl {
     absl::MutexLock pass(&pass_mu_);
     if (shut_down_) return;
     ObserveAll();
+    SendStops(options_.clock());
     absl::StatusOr<std::vector<Deployment>> deployments = store_.ListDeployments();
     if (deployments.ok()) {
       Resources used = UsedResources();
@@ -147,6 +148,8 @@ class Reconciler::Impl {
     absl::Time started;      // Start() or adoption, for start_timeout
     int64_t sequence = 0;    // start order: scale-down stops the newest
     bool stop_sent = false;  // we stopped it: its end is no failure
+    bool stop_called = false;  // provider_.Stop() was called (stop_sent: at stop_at)
+    absl::Time stop_at = absl::InfiniteFuture();
     bool counted = false;    // its failure has been counted for backoff
     bool dirty = true;       // the store's row is behind `row`
     bool remove = false;     // done with: forget it and delete its row after this pass
@@ -216,7 +219,8 @@ class Reconciler::Impl {
       absl::StatusOr<InstanceObservation> obs = provider_.Observe(id);
       Instance next = t.row;
       if (obs.ok()) {
-        next.state = obs->state;
+        // Out of the routes, not yet told to stop: draining as far as anyone should know.
+        next.state = t.stop_sent && !t.stop_called && IsLive(obs->state) ? InstanceState::kDraining : obs->state;
         next.host = obs->host;
         next.port = obs->port;
         next.pid = obs->pid;
@@ -343,6 +347,7 @@ class Reconciler::Impl {
 
     // Scale up, as far as capacity allows and backoff permits.
     std::string pending;
+    bool making_room = false;  // an outdated instance drains so that a new one fits
     bool backing_off = false;
     int32_t started = 0;
     for (Target& target : targets) {
@@ -356,6 +361,7 @@ class Reconciler::Impl {
         const Resources demand = provider_.Demand(launch);
         const Resources capacity = provider_.Capacity();
         if (!Fits(used, demand, capacity)) {
+          if (&target == &targets[0] && MakeRoom(outdated, target.current, target.replicas, making_room)) break;
           pending = fmt::format("instance needs {}; free: {} of {}", FormatResources(demand),
                                 FormatResources(Minus(capacity, used)), FormatResources(capacity));
           break;
@@ -483,6 +489,34 @@ class Reconciler::Impl {
     events_.clear();
   }
 
+  // A rollout with no room to start a new instance beside the old ones (surge) replaces
+  // them one at a time instead: one outdated instance drains (the others keep serving)
+  // and its room goes to a new one. Only with two replicas or more, so that one always
+  // serves, and one at a time. True when one drains (or already was, for this reason).
+  bool MakeRoom(std::vector<Tracked*>& outdated, const std::vector<Tracked*>& current, int32_t replicas,
+                bool& making_room) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_) {
+    if (replicas < 2 || outdated.empty()) return false;
+    // One at a time: while an instance of this deployment drains, wait for it.
+    for (const auto& [id, t] : instances_) {
+      if (t.stop_sent && !IsTerminal(t.row.state) && t.row.deployment == outdated.front()->row.deployment) {
+        making_room = true;
+        return true;
+      }
+    }
+    auto is_ready = [](const Tracked* t) { return t->row.state == InstanceState::kReady; };
+    const auto serving = std::count_if(outdated.begin(), outdated.end(), is_ready) +
+                         std::count_if(current.begin(), current.end(), is_ready);
+    Tracked* victim = outdated.front();
+    for (Tracked* t : outdated) {
+      if (!is_ready(t)) victim = t;  // a not-ready one first
+    }
+    if (is_ready(victim) && serving < 2) return false;  // it is the last one serving
+    StopInstance(*victim, "rollout: making room for the new version");
+    outdated.erase(std::find(outdated.begin(), outdated.end(), victim));
+    making_room = true;
+    return true;
+  }
+
   void WriteStatuses() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_) {
     for (const auto& [name, status] : statuses_) {
       if (absl::StatusOr<Deployment> written = store_.SetDeploymentStatus(name, status);
@@ -590,10 +624,20 @@ class Reconciler::Impl {
   void StopInstance(Tracked& t, std::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_) {
     spdlog::info("reconciler: stopping instance {} of {} ({})", t.row.id, t.row.deployment, why);
     Note(t.row.deployment, "instance", fmt::format("draining instance {} ({}): {}", t.row.id, t.row.version, why));
-    provider_.Stop(t.row.id, options_.drain_timeout);
     t.stop_sent = true;
     t.row.state = InstanceState::kDraining;
     t.dirty = true;
+    t.stop_at = options_.clock() + options_.unroute_delay;
+    if (options_.unroute_delay <= absl::ZeroDuration()) SendStops(t.stop_at);
+  }
+
+  // Stops the instances taken out of the routes at least unroute_delay ago.
+  void SendStops(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_) {
+    for (auto& [id, t] : instances_) {
+      if (!t.stop_sent || t.stop_called || now < t.stop_at) continue;
+      provider_.Stop(id, options_.drain_timeout);
+      t.stop_called = true;
+    }
   }
 
   // Instances whose deployment is gone: stop them, forget them once stopped.

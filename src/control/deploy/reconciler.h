@@ -15,7 +15,10 @@
 //    kPending with the reason ("needs 2 cores and 1.1 GiB; 1 core and 20 GiB free"),
 //    never overcommitted;
 //  * stops surplus instances (scale-down, deleted deployment, instances of a version the
-//    spec no longer names once enough of the new version are ready) with Stop(drain);
+//    spec no longer names once enough of the new version are ready): first out of the
+//    ready endpoints, then, `unroute_delay` later, Stop(drain);
+//  * runs a canary's instances next to the replicas; a rollout with no room for new
+//    instances beside the old ones replaces them one at a time (two replicas or more);
 //  * writes the deployment's status: phase, reason, ready replicas, observed generation.
 //
 // Passes run on the reconciler's own thread every `interval`, and at once after
@@ -48,6 +51,10 @@ struct ReconcilerOptions {
   // changes, before the pass writes the deployments' status: whoever routes by
   // ReadyEndpoints() can update its routes before anyone sees "running".
   std::function<void()> on_endpoints_changed;
+  // Traffic first, then the process: an instance being stopped leaves the ready endpoints
+  // at once (every gateway stops routing to it), and is told to drain this much later, so
+  // that no gateway still holding the old routes sends it a request it would refuse.
+  absl::Duration unroute_delay = absl::Seconds(2);
 };
 
 // A ready instance, for routing.

@@ -229,7 +229,8 @@ class ReconcilerTest : public ::testing::Test {
                             .clock = [this] {
                               absl::MutexLock lock(&clock_mu_);
                               return now_;
-                            }});
+                            },
+                            .unroute_delay = unroute_delay_});
     }
     return *reconciler_;
   }
@@ -300,6 +301,7 @@ class ReconcilerTest : public ::testing::Test {
   absl::Mutex clock_mu_;
   absl::Time now_ ABSL_GUARDED_BY(clock_mu_) = absl::FromUnixSeconds(1767225600);
   std::unique_ptr<Reconciler> reconciler_;
+  absl::Duration unroute_delay_ = absl::ZeroDuration();
 };
 
 TEST_F(ReconcilerTest, StartsReplicasAndRunsOnceAllAreReady) {
@@ -570,6 +572,45 @@ TEST_F(ReconcilerTest, PromotingACanaryKeepsItsInstanceAndRollsTheRest) {
   EXPECT_EQ(provider_.stops().size(), 2u);
   for (const Endpoint& e : reconciler().ReadyEndpoints()) EXPECT_EQ(e.version, "v2");
   EXPECT_EQ(Get("chat").previous_version, "v1");
+}
+
+TEST_F(ReconcilerTest, AnInstanceLeavesTheRoutesBeforeItIsToldToDrain) {
+  unroute_delay_ = absl::Seconds(2);
+  DeployReady("chat", 2);
+  Deploy("chat", 1);
+  reconciler().ReconcileOnce();
+  EXPECT_EQ(reconciler().ReadyEndpoints().size(), 1u);  // routed to no more...
+  EXPECT_TRUE(provider_.stops().empty());               // ...but not stopped yet
+  Advance(absl::Seconds(1));
+  reconciler().ReconcileOnce();
+  EXPECT_TRUE(provider_.stops().empty());
+  Advance(absl::Seconds(1));
+  reconciler().ReconcileOnce();
+  EXPECT_EQ(provider_.stops().size(), 1u);
+}
+
+TEST_F(ReconcilerTest, ARolloutWithNoRoomForASurgeReplacesOneInstanceAtATime) {
+  provider_.SetCapacity({.cores = 2, .memory_bytes = int64_t{64} << 30});
+  DeployReady("chat", 2);
+  Deploy("chat", 2, "v2");
+  reconciler().ReconcileOnce();
+  ASSERT_EQ(provider_.stops().size(), 1u);  // one v1 drains to make room
+  EXPECT_EQ(provider_.launches().size(), 2u);
+  EXPECT_EQ(reconciler().ReadyEndpoints().size(), 1u);  // the other keeps serving
+  provider_.FinishStops();
+  reconciler().ReconcileOnce();
+  ASSERT_EQ(provider_.launches().size(), 3u);
+  EXPECT_EQ(provider_.launches()[2].version, "v2");
+  provider_.ReadyAll();
+  reconciler().ReconcileOnce();
+  EXPECT_EQ(provider_.stops().size(), 2u);  // the v2 one is ready: the last v1 makes room
+  provider_.FinishStops();
+  reconciler().ReconcileOnce();
+  provider_.ReadyAll();
+  reconciler().ReconcileOnce();
+  EXPECT_EQ(provider_.launches().size(), 4u);
+  for (const Endpoint& e : reconciler().ReadyEndpoints()) EXPECT_EQ(e.version, "v2");
+  EXPECT_EQ(Get("chat").status.phase, DeploymentPhase::kRunning);
 }
 
 TEST_F(ReconcilerTest, EngineSettingsChangeRollsInstancesToo) {
