@@ -381,7 +381,7 @@ await check('deployments: scale up and see the new instance', async () => {
   await page.getByRole('link', { name: 'Deployments' }).click();
   const card = page.locator('section[data-deployment="demo"]');
   await card.waitFor();
-  assert.equal(await card.locator('tbody tr').count(), 1);
+  assert.equal(await card.locator('tbody tr[data-instance]').count(), 1);
   await card.getByLabel('Replicas').fill('2');
   await card.getByRole('button', { name: 'Scale' }).click();
   await until('two ready instances', async () => (await card.locator('tr[data-state="ready"]').count()) === 2, 180);
@@ -392,7 +392,7 @@ await check('deployments: scale up and see the new instance', async () => {
   await shot('admin-deployments');
 });
 
-await check('deployments: create, change the version, delete', async () => {
+await check('deployments: create, roll out a version, see the events, roll back, delete', async () => {
   const create = page.getByRole('region', { name: 'Create a deployment' });
   await create.getByLabel('Name').fill('web-dep');
   await create.getByLabel('Model').selectOption('added');
@@ -400,15 +400,21 @@ await check('deployments: create, change the version, delete', async () => {
   await create.getByRole('button', { name: 'Create' }).click();
   const card = page.locator('section[data-deployment="web-dep"]');
   const only = async (version) => {
-    const rows = card.locator('tbody tr');
+    const rows = card.locator('tbody tr[data-instance]');
     return (await rows.count()) === 1 && (await rows.getAttribute('data-state')) === 'ready' &&
       (await rows.locator('td').nth(1).textContent()) === version;
   };
   await until('an instance of version 1', () => only('1'), 180);
   await card.getByLabel('Version').selectOption('2');
-  await card.getByRole('button', { name: 'Change version' }).click();
+  await card.getByRole('button', { name: 'Roll out' }).click();
   await until('the instance replaced by one of version 2', () => only('2'), 180);
   assert.equal((await admin('/admin/v1/deployments/web-dep')).version, '2');
+  const events = card.getByRole('list', { name: 'Events of web-dep' });
+  await until('the rollout in the events', async () =>
+    (await events.count()) === 1 && (await events.textContent()).includes('rolling update from 1 to 2'), 30);
+  await card.getByRole('button', { name: 'Roll back to 1' }).click();
+  await until('back on version 1', () => only('1'), 180);
+  await shot('admin-deployment-rolled-back');
   await card.getByRole('button', { name: 'Delete', exact: true }).click();
   await card.getByRole('button', { name: 'Confirm delete' }).click();
   await until('the deployment gone', async () => (await card.count()) === 0, 60);
