@@ -165,6 +165,8 @@ class GatewayFeed::Impl : public std::enable_shared_from_this<Impl> {
     nlohmann::json& models = snapshot["models"];
     for (const Deployment& d : *deployments) {
       if (!models.contains(d.spec.model)) models[d.spec.model] = {{"upstreams", nlohmann::json::array()}};
+      // Deployments that may be at zero replicas: the gateway holds requests and wakes them.
+      if (d.spec.autoscale && d.spec.autoscale->scale_to_zero) models[d.spec.model]["wake"].push_back(d.name);
     }
     for (const Endpoint& e : endpoints_()) {
       if (!models.contains(e.model)) models[e.model] = {{"upstreams", nlohmann::json::array()}};

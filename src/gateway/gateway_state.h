@@ -38,6 +38,9 @@ struct GatewaySnapshot {
   std::unordered_map<std::string, KeyInfo> keys_by_digest;  // unrevoked keys only
   nlohmann::json config = nlohmann::json::object();
   std::map<std::string, std::vector<Upstream>> models;  // every deployed model
+  // Per model, its deployments that scale to zero: a request finding no upstream is held
+  // while they are woken (RequestHolder).
+  std::map<std::string, std::vector<std::string>> wake;
 
   // A config value, or null when the key is not set.
   const nlohmann::json& Config(const std::string& key) const;
