@@ -1,0 +1,222 @@
+// The autoscaler with real processes: `triplane serve` with local engines, a load of
+// concurrent streamed chats that drives a deployment from 1 replica up and, once it
+// eases, back down (instances drained with requests in flight) without a single failed
+// request; and scaling to zero, where the gateway holds a request until an instance is
+// up. Windows are short (API fields) so that the test does not wait minutes; nothing is
+// asserted on timing, only bounded waits for states.
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common/http_client.h"
+#include "common/subprocess.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "testing/serve_process.h"
+
+namespace triplane {
+namespace {
+
+using namespace std::chrono_literals;
+using common::HttpMethod;
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+class AutoscaleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("triplane-autoscale-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    // Room for three engines whatever the machine's cores (placement counts a core each).
+    serve_ = testing::ServeProcess::Start(dir_, {"--no-demo", "--local-cores", "16"});
+    ASSERT_NE(serve_, nullptr);
+    const std::string model = (dir_ / "m.gguf").string();
+    ASSERT_EQ(Run({TRIPLANE_BINARY, "gguf", "random", "--size", "15m", "--type", "q8_0", "--out", model}), 0);
+    ASSERT_EQ(Cli({"models", "add", "m", model}), 0);
+  }
+
+  void TearDown() override {
+    serve_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  int Run(std::vector<std::string> argv) {
+    static int count = 0;
+    const std::string tag = std::to_string(++count);
+    auto child = common::Subprocess::Spawn({.argv = std::move(argv),
+                                            .stdout_path = (dir_ / ("run-" + tag + ".out")).string(),
+                                            .stderr_path = (dir_ / ("run-" + tag + ".err")).string()});
+    if (!child.ok()) return -1;
+    auto status = (*child)->Wait(300s);
+    if (!status || status->code != 0) {
+      ADD_FAILURE() << testing::ReadWholeFile(dir_ / ("run-" + tag + ".err"));
+    }
+    return status ? status->code : -1;
+  }
+
+  int Cli(std::vector<std::string> args) {
+    std::vector<std::string> argv = {TRIPLANE_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"--server", serve_->url(), "--admin-key", serve_->admin_key()});
+    return Run(std::move(argv));
+  }
+
+  json Deployment(const std::string& name) {
+    common::HttpResponse response = serve_->Call(HttpMethod::kGet, "/admin/v1/deployments/" + name);
+    EXPECT_EQ(response.status, 200) << response.body;
+    return json::parse(response.body, nullptr, false);
+  }
+
+  // Polls (every 200 ms, up to ~5 minutes) until `done` holds for the deployment.
+  bool WaitFor(const std::string& name, const std::function<bool(const json&)>& done) {
+    for (int i = 0; i < 1500; ++i) {
+      if (done(Deployment(name))) return true;
+      std::this_thread::sleep_for(200ms);
+    }
+    ADD_FAILURE() << "deployment " << name << " never got there: " << Deployment(name).dump();
+    return false;
+  }
+
+  static size_t LiveInstances(const json& d) {
+    size_t live = 0;
+    for (const json& i : d["instances"]) live += i["state"] == "ready" || i["state"] == "starting";
+    return live;
+  }
+
+  // One streamed chat of 24 tokens; "" when it came back whole, else what was wrong.
+  std::string StreamChat(common::HttpClient& client, const std::string& model) {
+    common::HttpClientRequest request{
+        .method = HttpMethod::kPost,
+        .url = serve_->url() + "/v1/chat/completions",
+        .body = json{{"model", model},
+                     {"messages", {{{"role", "user"}, {"content", "count"}}}},
+                     {"max_tokens", 24},
+                     {"ignore_eos", true},
+                     {"stream", true}}
+                    .dump()};
+    request.headers.Set("authorization", "Bearer " + serve_->admin_key());
+    absl::StatusOr<common::HttpResponse> response = client.Send(request);
+    if (!response.ok()) return std::string(response.status().message());
+    if (response->status != 200) return std::to_string(response->status) + " " + response->body;
+    if (response->body.find("\"finish_reason\":\"length\"") == std::string::npos ||
+        response->body.find("data: [DONE]") == std::string::npos) {
+      return "incomplete stream: " + response->body.substr(0, 2000);
+    }
+    return "";
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<testing::ServeProcess> serve_;
+};
+
+// Clients streaming until told to stop; every answer is checked.
+class Load {
+ public:
+  Load(int streams, std::function<std::string(common::HttpClient&)> one) : one_(std::move(one)) {
+    for (int i = 0; i < streams; ++i) {
+      threads_.emplace_back([this] {
+        common::HttpClient client({.threads = 1});
+        while (!stop_) {
+          std::string error = one_(client);
+          std::lock_guard lock(mu_);
+          ++requests_;
+          if (!error.empty()) errors_.push_back(std::move(error));
+        }
+      });
+    }
+  }
+  ~Load() { Stop(); }
+
+  // Lets each stream finish the request it is in, then joins.
+  void Stop() {
+    stop_ = true;
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  int requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+  std::vector<std::string> errors() {
+    std::lock_guard lock(mu_);
+    return errors_;
+  }
+
+ private:
+  std::function<std::string(common::HttpClient&)> one_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  int requests_ = 0;
+  std::vector<std::string> errors_;
+};
+
+TEST_F(AutoscaleTest, LoadScalesUpAndBackDownWithoutAFailedRequest) {
+  ASSERT_EQ(Cli({"deploy", "auto", "--model", "m", "--threads", "1", "--wait", "--timeout", "240"}), 0);
+  // Short windows; scale down as soon as the stable window allows.
+  ASSERT_EQ(Cli({"autoscale", "auto", "--min", "1", "--max", "3", "--target", "2", "--stable-window", "6",
+                 "--panic-window", "3", "--scale-down-cooldown", "0"}),
+            0);
+  json d = Deployment("auto");
+  ASSERT_TRUE(d["autoscale"].is_object()) << d.dump();
+  EXPECT_EQ(d["autoscale"]["metric"], "in_flight");
+  EXPECT_EQ(d["autoscale"]["max_replicas"], 3);
+  ASSERT_TRUE(serve_->WaitUntilAnswers("m"));
+
+  auto one = [this](common::HttpClient& client) { return StreamChat(client, "m"); };
+  {
+    // Heavy: 8 streams against a target of 2 per replica.
+    Load heavy(8, one);
+    ASSERT_TRUE(WaitFor("auto", [](const json& d) {
+      return d["replicas"].get<int>() > 1 && d["status"]["ready_replicas"].get<int>() > 1;
+    }));
+    // Light: one stream keeps going while the surplus replicas drain and stop.
+    Load light(1, one);
+    heavy.Stop();
+    ASSERT_TRUE(WaitFor("auto", [](const json& d) {
+      return d["replicas"] == 1 && LiveInstances(d) == 1 && d["instances"].size() == 1;
+    }));
+    light.Stop();
+    EXPECT_GT(heavy.requests() + light.requests(), 0);
+    EXPECT_THAT(heavy.errors(), ::testing::IsEmpty());
+    EXPECT_THAT(light.errors(), ::testing::IsEmpty());
+  }
+
+  // Each decision is audited as the autoscaler's, and logged with its reason.
+  common::HttpResponse audit = serve_->Call(HttpMethod::kGet, "/admin/v1/audit?actor=autoscaler");
+  ASSERT_EQ(audit.status, 200);
+  const json rows = json::parse(audit.body)["data"];
+  EXPECT_GE(rows.size(), 2u) << audit.body;
+  EXPECT_THAT(serve_->log(), HasSubstr("autoscaler: auto scaled 1 → "));
+  EXPECT_THAT(serve_->log(), HasSubstr("per replica"));
+}
+
+TEST_F(AutoscaleTest, ScaledToZeroTheGatewayHoldsARequestUntilAnInstanceIsUp) {
+  ASSERT_EQ(Cli({"deploy", "zero", "--model", "m", "--threads", "1", "--wait", "--timeout", "240"}), 0);
+  ASSERT_EQ(Cli({"autoscale", "zero", "--max", "1", "--scale-to-zero", "--stable-window", "3",
+                 "--panic-window", "1", "--scale-down-cooldown", "0"}),
+            0);
+  EXPECT_TRUE(Deployment("zero")["autoscale"]["scale_to_zero"].get<bool>());
+  // Idle: down to zero instances.
+  ASSERT_TRUE(WaitFor("zero", [](const json& d) { return d["replicas"] == 0 && d["instances"].empty(); }));
+
+  // One request: held while an instance starts, then answered in full.
+  common::HttpClient client({.threads = 1});
+  EXPECT_EQ(StreamChat(client, "m"), "");
+  json d = Deployment("zero");
+  EXPECT_EQ(d["replicas"], 1);
+  EXPECT_THAT(serve_->log(), HasSubstr("woken by a request"));
+}
+
+}  // namespace
+}  // namespace triplane
