@@ -5,6 +5,8 @@
 // up. Windows are short (API fields) so that the test does not wait minutes; nothing is
 // asserted on timing, only bounded waits for states.
 
+#include <signal.h>
+
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -92,11 +94,12 @@ class AutoscaleTest : public ::testing::Test {
     return live;
   }
 
-  // One streamed chat of 24 tokens; "" when it came back whole, else what was wrong.
-  std::string StreamChat(common::HttpClient& client, const std::string& model) {
+  // One streamed chat of 24 tokens (through `url`, serve's when empty); "" when it came
+  // back whole, else what was wrong.
+  std::string StreamChat(common::HttpClient& client, const std::string& model, const std::string& url = "") {
     common::HttpClientRequest request{
         .method = HttpMethod::kPost,
-        .url = serve_->url() + "/v1/chat/completions",
+        .url = (url.empty() ? serve_->url() : url) + "/v1/chat/completions",
         .body = json{{"model", model},
                      {"messages", {{{"role", "user"}, {"content", "count"}}}},
                      {"max_tokens", 24},
@@ -216,6 +219,36 @@ TEST_F(AutoscaleTest, ScaledToZeroTheGatewayHoldsARequestUntilAnInstanceIsUp) {
   json d = Deployment("zero");
   EXPECT_EQ(d["replicas"], 1);
   EXPECT_THAT(serve_->log(), HasSubstr("woken by a request"));
+}
+
+TEST_F(AutoscaleTest, ASplitGatewayWakesADeploymentScaledToZero) {
+  ASSERT_EQ(Cli({"deploy", "zero", "--model", "m", "--threads", "1", "--wait", "--timeout", "240"}), 0);
+  ASSERT_EQ(Cli({"autoscale", "zero", "--min", "0", "--max", "1", "--stable-window", "3", "--panic-window", "1",
+                 "--scale-down-cooldown", "0"}),
+            0);
+  ASSERT_TRUE(WaitFor("zero", [](const json& d) { return d["replicas"] == 0 && d["instances"].empty(); }));
+
+  // `triplane gateway` following serve: it holds the request and wakes the deployment
+  // through the admin API.
+  const std::filesystem::path out = dir_ / "gateway.out", log = dir_ / "gateway.log";
+  auto gateway = common::Subprocess::Spawn({.argv = {TRIPLANE_BINARY, "gateway", "--port", "0", "--control",
+                                                     serve_->url(), "--admin-key", serve_->admin_key()},
+                                            .stdout_path = out.string(),
+                                            .stderr_path = log.string()});
+  ASSERT_TRUE(gateway.ok()) << gateway.status();
+  std::string url;
+  for (int i = 0; i < 3000 && url.empty(); ++i) {
+    const std::string text = testing::ReadWholeFile(out);
+    if (text.find('\n') != std::string::npos) url = text.substr(0, text.find('\n'));
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_FALSE(url.empty()) << testing::ReadWholeFile(log);
+  common::HttpClient client({.threads = 1});
+  EXPECT_EQ(StreamChat(client, "m", url), "");
+  EXPECT_EQ(Deployment("zero")["replicas"], 1);
+  (*gateway)->Signal(SIGTERM);
+  auto status = (*gateway)->Wait(60s);
+  EXPECT_TRUE(status.has_value() && status->code == 0) << testing::ReadWholeFile(log);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "control/autoscale/autoscaler.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <set>
@@ -109,8 +110,10 @@ void Autoscaler::RunOnce() {
         MonitorDemand(summary == monitored.end() ? nullptr : &summary->second, metric,
                       d.status.ready_replicas, history_.interval(), now);
     if (metric == AutoscaleMetric::kInFlight && options_.outstanding) {
+      // The in-process gateway's count is the fresher; the engines' own count (when
+      // recent) also sees requests that came through other gateways.
       const auto it = in_flight.find(d.name);
-      demand = it == in_flight.end() ? 0 : it->second;
+      demand = std::max(demand.value_or(0), it == in_flight.end() ? 0 : it->second);
     }
     // No instance, no load on one (a wake-up says otherwise).
     if (!demand && d.status.ready_replicas == 0) demand = 0;

@@ -12,8 +12,9 @@
 //  * in_flight: with `outstanding` — `triplane serve` passes the gateway's own count of
 //    the requests it has forwarded to an instance and not yet finished, which is exact
 //    and current (a request queued in an engine is in flight too) — the sum over the
-//    deployment's ready instances; without (a split gateway), the monitor's latest
-//    running + waiting of the deployment, as fresh as the monitor's interval.
+//    deployment's ready instances, or the monitor's latest running + waiting when that
+//    is higher (requests through other gateways); without `outstanding` (gateways run
+//    elsewhere), the monitor's alone, as fresh as the monitor's interval.
 //  * waiting: the monitor's latest requests queued in the deployment's engines.
 //  * kv_cache: the monitor's latest mean KV cache usage × the ready replicas.
 // A deployment without ready instances has no demand the engines could report; only a
