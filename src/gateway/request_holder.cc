@@ -77,6 +77,9 @@ void RequestHolder::Loop() {
       std::vector<Held> waiting;
       for (Held& h : held_) {
         const auto route = snapshot->models.find(h.model);
+        if (h.responder->IsCancelled()) {
+          continue;  // the client went away: nothing to answer
+        }
         if (route != snapshot->models.end() && !route->second.empty()) {
           ready.push_back(std::move(h));
         } else if (now >= h.deadline) {
