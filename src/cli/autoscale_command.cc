@@ -91,7 +91,7 @@ Command AddAutoscaleCommand(CLI::App& root) {
             if (flags->json) return PrintJson(*d);
             const json& a = (*d)["autoscale"];
             if (!a.is_object()) {
-              std::printf("deployment %s: autoscaling off, %d replicas\n", args->name.c_str(),
+              std::printf("deployment %s: autoscaling off (replicas stay at %d)\n", args->name.c_str(),
                           d->value("replicas", 0));
             } else {
               std::printf("deployment %s: %d to %d replicas, %s target %g per replica%s; now %d\n",
