@@ -57,12 +57,18 @@ absl::Status ApplyAutoscale(const json& body, DeploymentSpec& spec) {
     return absl::OkStatus();
   }
   AutoscaleSpec autoscale = spec.autoscale.value_or(AutoscaleSpec{});
-  if (!spec.autoscale && field->is_object()) {
-    // Off until now: the range starts at the current replicas unless the body says.
-    autoscale.min_replicas = autoscale.max_replicas = std::max(1, spec.replicas);
+  if (!spec.autoscale) {
+    // Off until now: from 1 up to the current replicas unless the body says otherwise.
+    autoscale.max_replicas = std::max(1, spec.replicas);
   }
   if (absl::Status status = ApplyAutoscaleJson(*field, autoscale); !status.ok()) {
     return BadParam("autoscale", common::ToStd(status.message()));
+  }
+  // A bound the body does not give follows the one it gives ("max 3" on 1-5 is 1-3,
+  // "min 4" on 1-2 is 4-4).
+  if (!field->contains("max_replicas")) autoscale.max_replicas = std::max(autoscale.max_replicas, autoscale.min_replicas);
+  if (!field->contains("min_replicas")) {
+    autoscale.min_replicas = std::min(autoscale.min_replicas, autoscale.max_replicas);
   }
   if (absl::Status status = ValidateAutoscale(autoscale); !status.ok()) {
     return BadParam("autoscale", common::ToStd(status.message()));

@@ -52,6 +52,12 @@ TEST_F(AdminApiTest, AutoscaleIsSetChangedAndTurnedOff) {
   EXPECT_TRUE(off.body["autoscale"].is_null());
   EXPECT_EQ(off.body["replicas"], 2) << "replicas stay where they were";
 
+  // On again with one bound: the other follows it.
+  Response min_only = Patch("/admin/v1/deployments/d", {{"autoscale", {{"min_replicas", 3}}}});
+  ASSERT_EQ(min_only.status, 200) << min_only.body;
+  EXPECT_EQ(min_only.body["autoscale"]["max_replicas"], 3);
+  EXPECT_EQ(min_only.body["replicas"], 3);
+
   // The settings are part of the audited spec.
   Response audit = Get("/admin/v1/audit?action=deployment.update&target=deployment/d");
   ASSERT_FALSE(audit.body["data"].empty());
