@@ -77,4 +77,8 @@ std::string HumanAge(const nlohmann::json& rfc3339_time);
 // A JSON value as a table cell: strings bare, null as "-", anything else as JSON.
 std::string Cell(const nlohmann::json& value);
 
+// A deployment's "autoscale" for `ps`: "1-4 in_flight 4", "-" when off
+// (cli/autoscale_command.cc).
+std::string AutoscaleSummary(const nlohmann::json& autoscale);
+
 }  // namespace triplane::cli

@@ -352,14 +352,15 @@ Command Ps(CLI::App& root) {
       const json& s = d["status"];
       rows.push_back({Cell(d["name"]), Cell(d["model"]) + ":" + Cell(d["version"]),
                       fmt::format("{}/{}", s.value("ready_replicas", 0), d.value("replicas", 0)),
-                      Cell(s["phase"]), Cell(s["reason"]), HumanAge(d["created_at"])});
+                      AutoscaleSummary(d.value("autoscale", json())), Cell(s["phase"]), Cell(s["reason"]),
+                      HumanAge(d["created_at"])});
       for (const json& i : d["instances"]) {
         instances.push_back({Cell(i["id"]), Cell(i["deployment"]), Cell(i["version"]), Cell(i["state"]),
                              Cell(i["url"]), Cell(i["pid"]), Cell(i["restarts"]), HumanAge(i["created_at"]),
                              Cell(i["last_error"])});
       }
     }
-    std::fputs(FormatTable({"DEPLOYMENT", "MODEL", "READY", "PHASE", "REASON", "AGE"}, rows).c_str(), stdout);
+    std::fputs(FormatTable({"DEPLOYMENT", "MODEL", "READY", "AUTOSCALE", "PHASE", "REASON", "AGE"}, rows).c_str(), stdout);
     if (!instances.empty()) {
       std::fputs("\n", stdout);
       std::fputs(FormatTable({"INSTANCE", "DEPLOYMENT", "VERSION", "STATE", "URL", "PID", "RESTARTS", "AGE", "LAST ERROR"},

@@ -25,5 +25,7 @@ Command AddVersionCommand(CLI::App& root);
 Command AddGgufCommand(CLI::App& root);  // `gguf` with its tools (cli/gguf_command.h)
 // models, deploy, scale, undeploy, ps, config, audit, keys, teams (cli/admin_commands.cc)
 std::vector<Command> AddAdminCommands(CLI::App& root);
+// `autoscale NAME --min --max … | --off` (cli/autoscale_command.cc)
+Command AddAutoscaleCommand(CLI::App& root);
 
 }  // namespace triplane::cli

@@ -32,6 +32,7 @@ struct GatewayFlags {
   double drain_timeout_s = 30;
   std::string limits = "memory";
   bool limits_fail_open = false;
+  double hold_timeout_s = 60;
 };
 
 int Fail(const absl::Status& status) {
@@ -68,10 +69,30 @@ int RunGateway(GatewayFlags& flags) {
       flags.limits, flags.limits_fail_open ? gateway::FailMode::kOpen : gateway::FailMode::kClosed);
   if (!limits.ok()) return Fail(limits.status());
   gateway::UsageShipper shipper({.control_url = flags.gateway.control_url, .admin_key = flags.admin_key});
+  // Requests for a model scaled to zero wait here; the control plane learns of them by
+  // POST /admin/v1/deployments/{name}/wake.
+  auto holder = std::make_unique<gateway::RequestHolder>(
+      state, gateway::RequestHolderOptions{.timeout = absl::Seconds(flags.hold_timeout_s),
+              .wake = [&upstream_client, &flags](const std::string& deployment) {
+                common::HttpClientRequest request{
+                    .method = common::HttpMethod::kPost,
+                    .url = fmt::format("{}/admin/v1/deployments/{}/wake", flags.gateway.control_url, deployment),
+                    .body = "{}",
+                    .timeout = std::chrono::milliseconds(2000)};
+                request.headers.Set("authorization", "Bearer " + flags.admin_key);
+                request.headers.Set("content-type", "application/json");
+                absl::StatusOr<common::HttpResponse> response = upstream_client.Send(std::move(request));
+                if (!response.ok() || response->status != 200) {
+                  spdlog::warn("gateway: cannot wake deployment {}: {}", deployment,
+                               response.ok() ? std::to_string(response->status)
+                                             : std::string(response.status().message()));
+                }
+              }});
   gateway::Gateway api({.state = &state,
                         .proxy = &proxy,
                         .usage = [&shipper](gateway::UsageEvent event) { shipper.Record(event); },
-                        .limits = limits->get()});
+                        .limits = limits->get(),
+                        .holder = holder.get()});
   api.AddRoutes(router);
   gateway::AddWebRoutes(router);  // the chat page at /, the admin console at /admin
   server = std::make_unique<common::HttpServer>(flags.http, std::move(router));
@@ -84,6 +105,7 @@ int RunGateway(GatewayFlags& flags) {
 
   const int signal_number = common::WaitForTerminationSignal();
   spdlog::info("signal {} received: draining for up to {}s", signal_number, flags.drain_timeout_s);
+  holder->Close();  // answers held requests (503) rather than hold the drain up
   server->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(flags.drain_timeout_s * 1000)));
   shipper.Stop();  // sends what is queued
   return 0;
@@ -105,6 +127,10 @@ Command AddGatewayCommand(CLI::App& root) {
       ->capture_default_str();
   app->add_flag("--limits-fail-open", flags->limits_fail_open,
                 "When Redis is down, allow requests uncounted (default: refuse with 503)");
+  app->add_option("--hold-timeout", flags->hold_timeout_s,
+                  "Seconds a request for a model scaled to zero waits for an instance before a 503")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app->add_option("--drain-timeout", flags->drain_timeout_s,
                   "Seconds to let in-flight requests finish on SIGTERM/SIGINT")
       ->check(CLI::NonNegativeNumber)

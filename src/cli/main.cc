@@ -67,7 +67,7 @@ int Main(int argc, char** argv) {
   std::vector<Command> commands = {
       AddServeCommand(app),   AddEngineCommand(app),   AddGatewayCommand(app),
       AddControlCommand(app), AddGenerateCommand(app), AddVersionCommand(app),
-      AddGgufCommand(app),
+      AddGgufCommand(app),    AddAutoscaleCommand(app),
   };
   for (Command& command : AddAdminCommands(app)) commands.push_back(std::move(command));
 

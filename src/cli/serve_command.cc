@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -52,6 +53,7 @@ struct PlaneFlags {
   bool demo = true;
   std::string limits = "memory";
   bool limits_fail_open = false;
+  double hold_timeout_s = 60;
 };
 
 void AddPlaneFlags(CLI::App& app, PlaneFlags& flags) {
@@ -107,7 +109,11 @@ std::string SelfExecutable() {
   return error ? std::string() : self.string();
 }
 
-absl::StatusOr<std::unique_ptr<control::ControlPlane>> StartControlPlane(const PlaneFlags& flags) {
+// The gateway's proxy once it exists: the autoscaler's count of requests in flight.
+using ProxySlot = std::shared_ptr<std::atomic<gateway::Proxy*>>;
+
+absl::StatusOr<std::unique_ptr<control::ControlPlane>> StartControlPlane(const PlaneFlags& flags,
+                                                                         ProxySlot proxy) {
   const char* admin_key = std::getenv("TRIPLANE_ADMIN_KEY");
   control::ControlPlaneOptions options{
       .data_dir = flags.data_dir,
@@ -121,6 +127,12 @@ absl::StatusOr<std::unique_ptr<control::ControlPlane>> StartControlPlane(const P
       .reconciler = {.drain_timeout = absl::Seconds(flags.drain_timeout_s)},
       .metrics = &common::MetricsRegistry::Default(),  // /metrics re-exports the engines'
   };
+  if (proxy != nullptr) {
+    options.outstanding = [proxy](const std::string& instance) -> int64_t {
+      gateway::Proxy* p = proxy->load();
+      return p != nullptr ? p->Outstanding(instance) : 0;
+    };
+  }
   if (flags.http.port != 0) {
     const std::string port = std::to_string(flags.http.port);
     for (std::string host : {flags.http.host, std::string("127.0.0.1"), std::string("localhost")}) {
@@ -238,7 +250,9 @@ int RunPlanes(const PlaneFlags& flags, bool with_public_api) {
     std::fprintf(stderr, "triplane %s: %s\n", name, std::string(status.message()).c_str());
     return 1;
   }
-  absl::StatusOr<std::unique_ptr<control::ControlPlane>> plane = StartControlPlane(flags);
+  // Set below once the proxy exists; the control plane is shut down before it goes.
+  ProxySlot proxy_slot = with_public_api ? std::make_shared<std::atomic<gateway::Proxy*>>(nullptr) : nullptr;
+  absl::StatusOr<std::unique_ptr<control::ControlPlane>> plane = StartControlPlane(flags, proxy_slot);
   if (!plane.ok()) {
     std::fprintf(stderr, "triplane %s: %s\n", name, std::string(plane.status().message()).c_str());
     return 1;
@@ -267,6 +281,7 @@ int RunPlanes(const PlaneFlags& flags, bool with_public_api) {
   (*plane)->gateway_feed().Subscribe(
       [&state](std::shared_ptr<const nlohmann::json> snapshot) { state.Apply(*snapshot); });
   gateway::Proxy proxy({.client = &upstream_client});
+  if (proxy_slot != nullptr) proxy_slot->store(&proxy);
   absl::StatusOr<std::unique_ptr<gateway::LimitCounters>> limits = gateway::MakeLimitCounters(
       flags.limits, flags.limits_fail_open ? gateway::FailMode::kOpen : gateway::FailMode::kClosed);
   if (!limits.ok()) {
@@ -283,12 +298,18 @@ int RunPlanes(const PlaneFlags& flags, bool with_public_api) {
   }
   // Usage rows go to the ledger in batches; Stop() below writes what is queued.
   control::UsageRecorder recorder((*plane)->store());
+  // Requests for a model scaled to zero wait here while the autoscaler starts an instance.
+  control::ControlPlane* raw_plane = plane->get();
+  auto holder = std::make_unique<gateway::RequestHolder>(
+      state, gateway::RequestHolderOptions{.timeout = absl::Seconds(flags.hold_timeout_s),
+              .wake = [raw_plane](const std::string& deployment) { raw_plane->autoscaler().Wake(deployment); }});
   gateway::Gateway gateway({.state = &state,
                             .proxy = &proxy,
                             .usage = [&recorder](gateway::UsageEvent event) {
                               recorder.Record(ToUsageRecord(std::move(event)));
                             },
-                            .limits = limits->get()});
+                            .limits = limits->get(),
+                            .holder = holder.get()});
   if (with_public_api) gateway.AddRoutes(router);
 
   server = std::make_unique<common::HttpServer>(flags.http, std::move(router));
@@ -310,6 +331,7 @@ int RunPlanes(const PlaneFlags& flags, bool with_public_api) {
 
   const int signal_number = common::WaitForTerminationSignal();
   spdlog::info("signal {} received: draining for up to {}s", signal_number, flags.drain_timeout_s);
+  holder->Close();  // answers held requests (503) rather than hold the drain up
   server->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(flags.drain_timeout_s * 1000)));
   recorder.Stop();
   (*plane)->Shutdown(/*stop_instances=*/true);
@@ -333,6 +355,10 @@ Command AddServeCommand(CLI::App& root) {
       ->capture_default_str();
   app->add_flag("--limits-fail-open", flags->limits_fail_open,
                 "When Redis is down, allow requests uncounted (default: refuse with 503)");
+  app->add_option("--hold-timeout", flags->hold_timeout_s,
+                  "Seconds a request for a model scaled to zero waits for an instance before a 503")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app->add_flag("--demo,!--no-demo", flags->demo,
                 "On first start, register and deploy the random-weight demo model 'demo'")
       ->capture_default_str();

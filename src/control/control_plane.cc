@@ -138,6 +138,14 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOp
   }});
   plane->canary_->Start();
 
+  plane->autoscaler_ = std::make_unique<Autoscaler>(
+      *plane->store_, plane->monitor_->history(),
+      AutoscalerOptions{.outstanding = std::move(options.outstanding), .on_scaled = [raw] {
+                          raw->reconciler_->Trigger();
+                          raw->feed_->Refresh();
+                        }});
+  plane->autoscaler_->Start();
+
   plane->config_ = std::make_unique<ConfigFollower>(*plane->store_);
   const auto initial_level = spdlog::level::to_string_view(spdlog::get_level());
   plane->config_->On("log.level",
@@ -159,6 +167,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOp
           },
       .capacity = [raw] { return CapacityJson(*raw->provider_, *raw->store_); },
       .metrics = &plane->monitor_->history(),
+      .wake = [raw](const std::string& deployment) { raw->autoscaler_->Wake(deployment); },
   });
   spdlog::info("control plane: store {}, data dir {}", plane->store_->description(),
                options.data_dir);
@@ -215,6 +224,7 @@ void ControlPlane::Shutdown(bool stop_instances) {
   // caller has shut the server down).
   admin_.reset();
   if (metrics_ != nullptr) metrics_->SetCollector("control.monitor", {});
+  if (autoscaler_ != nullptr) autoscaler_->Stop();
   if (monitor_ != nullptr) monitor_->Stop();
   if (canary_ != nullptr) canary_->Stop();
   if (feed_ != nullptr) feed_->Stop();

@@ -20,6 +20,7 @@
 #include "common/http_router.h"
 #include "common/metrics.h"
 #include "control/admin/admin_api.h"
+#include "control/autoscale/autoscaler.h"
 #include "control/config_follower.h"
 #include "control/gateway_feed.h"
 #include "control/deploy/canary_analysis.h"
@@ -43,6 +44,9 @@ struct ControlPlaneOptions {
   // Where the monitor re-exports the engines' series, relabelled (a collector); none
   // when null.
   common::MetricsRegistry* metrics = nullptr;
+  // Requests in flight per instance, for the autoscaler (AutoscalerOptions::outstanding):
+  // `triplane serve` passes its gateway's count; empty for a control plane alone.
+  std::function<int64_t(const std::string& instance)> outstanding;
 };
 
 class ControlPlane {
@@ -68,6 +72,7 @@ class ControlPlane {
   Provider& provider() { return *provider_; }
   GatewayFeed& gateway_feed() { return *feed_; }
   Monitor& monitor() { return *monitor_; }
+  Autoscaler& autoscaler() { return *autoscaler_; }
 
   // Stops the reconciler; with `stop_instances` every engine drains and stops (a normal
   // shutdown), without it they keep running for the next start to adopt.
@@ -83,6 +88,7 @@ class ControlPlane {
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<Monitor> monitor_;
   std::unique_ptr<CanaryAnalysis> canary_;
+  std::unique_ptr<Autoscaler> autoscaler_;
   common::MetricsRegistry* metrics_ = nullptr;  // holds the monitor's collector
   std::unique_ptr<AdminApi> admin_;
   std::unique_ptr<ConfigFollower> config_;

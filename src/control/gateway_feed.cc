@@ -169,6 +169,8 @@ class GatewayFeed::Impl : public std::enable_shared_from_this<Impl> {
         models[d.spec.model]["weights"] = {{d.spec.version, 100 - d.spec.canary_percent},
                                            {d.spec.canary_version, d.spec.canary_percent}};
       }
+      // Deployments that may be at zero replicas: the gateway holds requests and wakes them.
+      if (d.spec.autoscale && d.spec.autoscale->scale_to_zero) models[d.spec.model]["wake"].push_back(d.name);
     }
     for (const Endpoint& e : endpoints_()) {
       if (!models.contains(e.model)) models[e.model] = {{"upstreams", nlohmann::json::array()}};

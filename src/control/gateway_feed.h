@@ -8,7 +8,8 @@
 //              "expires_at": UNIX_SECONDS or null}, ...],      // unrevoked keys only
 //    "config": {KEY: VALUE, ...},
 //    "models": {MODEL: {"upstreams": [{"id", "url", "deployment", "version"}, ...],
-//                       "weights": {VERSION: PERCENT, ...} while a canary runs}, ...}}
+//                       "weights": {VERSION: PERCENT, ...} while a canary runs,
+//                       "wake": [deployments that scale to zero] (when any)}, ...}}
 //
 // Every model some deployment serves is listed (with no upstreams while none is ready).
 // External backends are upstreams too: {"id": "backend/NAME", "url": BASE_URL,

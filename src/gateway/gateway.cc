@@ -335,6 +335,14 @@ void Gateway::Handle(std::shared_ptr<common::Responder> responder, std::string e
         403, fmt::format("this API key may not use model '{}'", model), "model_not_allowed", "model"));
     return;
   }
+  // Scaled to zero: wait for an instance rather than fail (handled afresh once one is up).
+  if (route->second.empty() && options_.holder != nullptr) {
+    if (const auto wake = snapshot->wake.find(model); wake != snapshot->wake.end()) {
+      options_.holder->Hold(model, wake->second, responder,
+                            [this, responder, endpoint] { Handle(responder, endpoint); });
+      return;
+    }
+  }
   // Limits: reserve an upper bound of the tokens now, settle with the real usage after.
   std::shared_ptr<Reservation> reservation;
   common::HttpHeaders quota_headers;

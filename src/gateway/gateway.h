@@ -18,6 +18,7 @@
 #include "gateway/gateway_state.h"
 #include "gateway/limits/limit_counters.h"
 #include "gateway/proxy.h"
+#include "gateway/request_holder.h"
 
 namespace triplane::gateway {
 
@@ -41,6 +42,9 @@ struct GatewayServices {
   std::function<void(UsageEvent)> usage;
   // Enforces the config's limits (see LimitsFor); null: no limits.
   LimitCounters* limits = nullptr;
+  // Holds requests for models scaled to zero until an instance is ready; null: such
+  // requests fail at once like those of any model without a ready instance.
+  RequestHolder* holder = nullptr;
 };
 
 class Gateway {

@@ -43,6 +43,9 @@ absl::StatusOr<std::shared_ptr<const GatewaySnapshot>> ParseGatewaySnapshot(cons
                              .remote_model = u.value("remote_model", ""),
                              .api_key = u.value("api_key", "")});
       }
+      for (const nlohmann::json& d : entry.value("wake", nlohmann::json::array())) {
+        snapshot->wake[model].push_back(d.get<std::string>());
+      }
     }
   } catch (const nlohmann::json::exception& e) {
     return absl::InvalidArgumentError(fmt::format("not a gateway state snapshot: {}", e.what()));

@@ -40,6 +40,9 @@ struct GatewaySnapshot {
   std::map<std::string, std::vector<Upstream>> models;  // every deployed model
   // Traffic split between a model's versions while a canary runs: version -> weight.
   std::map<std::string, std::map<std::string, double>> weights;
+  // Per model, its deployments that scale to zero: a request finding no upstream is held
+  // while they are woken (RequestHolder).
+  std::map<std::string, std::vector<std::string>> wake;
 
   // A config value, or null when the key is not set.
   const nlohmann::json& Config(const std::string& key) const;

@@ -65,7 +65,8 @@ class AdminApi::Impl {
                   .repository = *options_.repository,
                   .on_deployments_changed = options_.on_deployments_changed,
                   .capacity = options_.capacity,
-                  .metrics = options_.metrics},
+                  .metrics = options_.metrics,
+                  .wake = options_.wake},
         pool_(std::max(1, options_.worker_threads), "admin-api") {
     for (auto* area : {&ModelRoutes, &DeploymentRoutes, &AccessRoutes, &ConfigRoutes, &UsageRoutes,
                        &BackendRoutes, &MetricsRoutes, &RolloutRoutes}) {

@@ -34,6 +34,9 @@ struct AdminApiOptions {
   std::function<nlohmann::json()> capacity;
   // The monitor's series for /admin/v1/metrics/...; those routes are absent when null.
   const MetricsHistory* metrics = nullptr;
+  // The gateway holds requests for a deployment (POST …/deployments/{name}/wake): tell
+  // the autoscaler. May be empty.
+  std::function<void(const std::string& deployment)> wake;
   int worker_threads = 4;
   int max_watches = 256;
   int max_watch_seconds = 60;  // longest ?timeout= a watch may ask for

@@ -4,6 +4,7 @@
 
 #include "common/build_info.h"
 #include "common/status_macros.h"
+#include "common/strings.h"
 #include "control/admin/admin_internal.h"
 #include "fmt/format.h"
 
@@ -45,15 +46,47 @@ absl::Status ApplyEngine(const json& object, EngineSettings& engine) {
   return absl::OkStatus();
 }
 
-// Applies the spec fields a POST or PATCH body gives (replicas, version, engine).
-absl::Status ApplySpecFields(const Fields& fields, DeploymentSpec& spec) {
+// "autoscale": null turns autoscaling off; an object changes the fields it gives (the
+// others keep their value, or their default when autoscaling was off). Replicas are
+// brought within the new [min, max] at once.
+absl::Status ApplyAutoscale(const json& body, DeploymentSpec& spec) {
+  const auto field = body.find("autoscale");
+  if (field == body.end()) return absl::OkStatus();
+  if (field->is_null()) {
+    spec.autoscale.reset();
+    return absl::OkStatus();
+  }
+  AutoscaleSpec autoscale = spec.autoscale.value_or(AutoscaleSpec{});
+  if (!spec.autoscale) {
+    // Off until now: from 1 up to the current replicas unless the body says otherwise.
+    autoscale.max_replicas = std::max(1, spec.replicas);
+  }
+  if (absl::Status status = ApplyAutoscaleJson(*field, autoscale); !status.ok()) {
+    return BadParam("autoscale", common::ToStd(status.message()));
+  }
+  // A bound the body does not give follows the one it gives ("max 3" on 1-5 is 1-3,
+  // "min 4" on 1-2 is 4-4).
+  if (!field->contains("max_replicas")) autoscale.max_replicas = std::max(autoscale.max_replicas, autoscale.min_replicas);
+  if (!field->contains("min_replicas")) {
+    autoscale.min_replicas = std::min(autoscale.min_replicas, autoscale.max_replicas);
+  }
+  if (absl::Status status = ValidateAutoscale(autoscale); !status.ok()) {
+    return BadParam("autoscale", common::ToStd(status.message()));
+  }
+  spec.autoscale = autoscale;
+  spec.replicas = std::clamp(spec.replicas, autoscale.min_replicas, autoscale.max_replicas);
+  return absl::OkStatus();
+}
+
+// Applies the spec fields a POST or PATCH body gives (replicas, version, engine, autoscale).
+absl::Status ApplySpecFields(const Fields& fields, const json& body, DeploymentSpec& spec) {
   TP_ASSIGN_OR_RETURN(std::optional<int64_t> replicas, fields.Int("replicas", 0, kInt32Max));
   TP_ASSIGN_OR_RETURN(std::optional<std::string> version, fields.String("version"));
   TP_ASSIGN_OR_RETURN(const json* engine, fields.Object("engine"));
   if (replicas) spec.replicas = static_cast<int32_t>(*replicas);
   if (version) spec.version = *version;
   if (engine != nullptr) TP_RETURN_IF_ERROR(ApplyEngine(*engine, spec.engine));
-  return absl::OkStatus();
+  return ApplyAutoscale(body, spec);
 }
 
 // The newest version (highest number) of `model`: what a deployment gets by default.
@@ -88,7 +121,7 @@ Result CreateDeployment(const Services& services, const Call& call) {
   TP_ASSIGN_OR_RETURN(std::string name, fields.RequiredString("name"));
   DeploymentSpec spec;
   TP_ASSIGN_OR_RETURN(spec.model, fields.RequiredString("model"));
-  TP_RETURN_IF_ERROR(ApplySpecFields(fields, spec));
+  TP_RETURN_IF_ERROR(ApplySpecFields(fields, body, spec));
   if (spec.version.empty()) {
     TP_ASSIGN_OR_RETURN(spec.version, NewestVersion(services.store, spec.model));
   }
@@ -114,7 +147,7 @@ Result PatchDeployment(const Services& services, const Call& call) {
                                            current.spec.model));
     }
     DeploymentSpec spec = current.spec;
-    TP_RETURN_IF_ERROR(ApplySpecFields(fields, spec));
+    TP_RETURN_IF_ERROR(ApplySpecFields(fields, body, spec));
     // Without the caller's if_generation, our own read guards the read-modify-write.
     updated = services.store.UpdateDeploymentSpec(
         name, spec, if_generation.value_or(current.generation), call.write);
@@ -195,6 +228,13 @@ std::vector<Route> DeploymentRoutes(const Services& services) {
          TP_RETURN_IF_ERROR(services.store.DeleteDeployment(PathParam(call, "name"), call.write));
          Changed(services);
          return Deleted();
+       }},
+      {HttpMethod::kPost, "/admin/v1/deployments/{name}/wake",
+       [&services](const Call& call) -> Result {
+         TP_ASSIGN_OR_RETURN(Deployment d, services.store.GetDeployment(PathParam(call, "name")));
+         if (services.wake) services.wake(d.name);
+         return Ok({{"deployment", d.name}, {"replicas", d.spec.replicas},
+                    {"autoscale", d.spec.autoscale ? ToJson(*d.spec.autoscale) : json(nullptr)}});
        }},
       {HttpMethod::kGet, "/admin/v1/instances",
        [&store](const Call& call) { return ListInstances(store, call); }},

@@ -49,6 +49,7 @@ struct Services {
   std::function<void()> on_deployments_changed;  // may be empty
   std::function<nlohmann::json()> capacity;      // may be empty
   const MetricsHistory* metrics = nullptr;       // the monitor's series; may be null
+  std::function<void(const std::string&)> wake;  // the autoscaler's Wake; may be empty
 };
 
 using RouteHandler = std::function<Result(const Call&)>;

@@ -201,12 +201,18 @@ CREATE TABLE deployment_events (
 CREATE INDEX deployment_events_by_deployment ON deployment_events (deployment, id);
 )sql";
 
+// Version 5: autoscaling settings (issue 8): '' when off, else AutoscaleSpec's JSON.
+constexpr std::string_view kAutoscale = R"sql(
+ALTER TABLE deployments ADD COLUMN autoscale TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema: models, deployments, instances, teams, keys, config, audit",
      kInitialSchema},
     {2, "usage ledger", kUsageLedger},
     {3, "external backends", kBackends},
     {4, "canaries, rollback and deployment events", kRollouts},
+    {5, "autoscaling settings", kAutoscale},
 };
 
 // Any constant: the key of the PostgreSQL advisory lock that serialises migrations.

@@ -19,7 +19,7 @@ constexpr std::string_view kDeploymentColumns =
     "name, model, version, replicas, threads, context_length, kv_memory_bytes, max_batch_tokens, "
     "generation, "
     "phase, reason, ready_replicas, observed_generation, created_at, updated_at, canary_version, "
-    "canary_percent, previous_version";
+    "canary_percent, previous_version, autoscale";
 
 absl::StatusOr<Deployment> DeploymentFromRow(const Row& row) {
   sql::RowReader r(row);
@@ -42,7 +42,14 @@ absl::StatusOr<Deployment> DeploymentFromRow(const Row& row) {
   d.spec.canary_version = r.Text(15);
   d.spec.canary_percent = static_cast<int32_t>(r.Int(16));
   d.previous_version = r.Text(17);
+  const std::string autoscale = r.Text(18);
   TP_RETURN_IF_ERROR(r.status());
+  if (!autoscale.empty()) {
+    nlohmann::json stored;
+    TP_RETURN_IF_ERROR(internal::ParseStored(autoscale, "autoscale settings", stored));
+    d.spec.autoscale.emplace();
+    TP_RETURN_IF_ERROR(ApplyAutoscaleJson(stored, *d.spec.autoscale));
+  }
   TP_ASSIGN_OR_RETURN(d.status.phase, ParseDeploymentPhase(phase));
   return d;
 }
@@ -69,7 +76,13 @@ absl::Status ValidateSpec(const DeploymentSpec& spec) {
           fmt::format("the canary version must differ from the deployed version {}", spec.version));
     }
   }
+  if (spec.autoscale) TP_RETURN_IF_ERROR(ValidateAutoscale(*spec.autoscale));
   return absl::OkStatus();
+}
+
+// The autoscale column: '' when off.
+std::string AutoscaleText(const DeploymentSpec& spec) {
+  return spec.autoscale ? common::DumpJson(ToJson(*spec.autoscale)) : std::string();
 }
 
 absl::Status CheckVersionExists(sql::Transaction& txn, const DeploymentSpec& spec) {
@@ -134,14 +147,14 @@ absl::StatusOr<Deployment> SqlStore::CreateDeployment(std::string_view name,
     TP_RETURN_IF_ERROR(
         txn.Exec(fmt::format("INSERT INTO deployments ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
                              "$9, $10, $11, "
-                             "$12, $13, $14, $15, $16, $17, $18)",
+                             "$12, $13, $14, $15, $16, $17, $18, $19)",
                              kDeploymentColumns),
                  {created.name, spec.model, spec.version, spec.replicas, e.threads,
                   e.context_length, e.kv_memory_bytes, e.max_batch_tokens, created.generation,
                   ToString(created.status.phase), created.status.reason,
                   created.status.ready_replicas, created.status.observed_generation,
                   ToMicros(created.created_at), ToMicros(created.updated_at), spec.canary_version,
-                  spec.canary_percent, std::string()})
+                  spec.canary_percent, std::string(), AutoscaleText(spec)})
             .status());
     return AuditIn(txn, options, "deployment.create", "deployment/" + created.name, nullptr,
                    ToJson(created));
@@ -213,11 +226,11 @@ absl::StatusOr<Deployment> SqlStore::UpdateDeploymentSpec(std::string_view name,
         txn.Exec("UPDATE deployments SET model = $2, version = $3, replicas = $4, threads = $5, "
                  "context_length = $6, kv_memory_bytes = $7, max_batch_tokens = $8, "
                  "generation = $9, updated_at = $10, canary_version = $11, canary_percent = $12, "
-                 "previous_version = $13 WHERE name = $1",
+                 "previous_version = $13, autoscale = $14 WHERE name = $1",
                  {name, spec.model, spec.version, spec.replicas, e.threads, e.context_length,
                   e.kv_memory_bytes, e.max_batch_tokens, after.generation,
                   ToMicros(after.updated_at), spec.canary_version, spec.canary_percent,
-                  after.previous_version})
+                  after.previous_version, AutoscaleText(spec)})
             .status());
     return AuditIn(txn, options, "deployment.update", "deployment/" + after.name, ToJson(before),
                    ToJson(after));

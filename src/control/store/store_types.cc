@@ -1,6 +1,7 @@
 #include "control/store/store_types.h"
 
 #include <array>
+#include <cstdint>
 #include <utility>
 
 #include "common/http_types.h"
@@ -87,6 +88,112 @@ absl::StatusOr<KeyRole> ParseKeyRole(std::string_view text) {
 }
 absl::StatusOr<UsageGroupBy> ParseUsageGroupBy(std::string_view text) {
   return ParseEnum("usage grouping", text, kGroupByNames);
+}
+
+namespace {
+constexpr std::array<std::pair<AutoscaleMetric, std::string_view>, 3> kMetricNames = {{
+    {AutoscaleMetric::kInFlight, "in_flight"},
+    {AutoscaleMetric::kWaiting, "waiting"},
+    {AutoscaleMetric::kKvCache, "kv_cache"},
+}};
+}  // namespace
+
+std::string_view ToString(AutoscaleMetric metric) { return NameOf(metric, kMetricNames); }
+absl::StatusOr<AutoscaleMetric> ParseAutoscaleMetric(std::string_view text) {
+  return ParseEnum("autoscale metric (in_flight, waiting or kv_cache)", text, kMetricNames);
+}
+
+double DefaultAutoscaleTarget(AutoscaleMetric metric) {
+  switch (metric) {
+    case AutoscaleMetric::kInFlight: return 4;
+    case AutoscaleMetric::kWaiting: return 2;
+    case AutoscaleMetric::kKvCache: return 0.8;
+  }
+  return 4;
+}
+
+absl::Status ValidateAutoscale(const AutoscaleSpec& a) {
+  auto invalid = [](std::string message) { return absl::InvalidArgumentError("autoscale: " + message); };
+  if (a.max_replicas < 1 || a.max_replicas > 1000) return invalid("max_replicas must be 1 to 1000");
+  if (a.min_replicas < 0 || a.min_replicas > a.max_replicas) {
+    return invalid(fmt::format("min_replicas must be 0 to max_replicas ({}), not {}", a.max_replicas,
+                               a.min_replicas));
+  }
+  if ((a.min_replicas == 0) != a.scale_to_zero) {
+    return invalid("min_replicas 0 and scale_to_zero go together (scaling to zero is opt-in)");
+  }
+  if (!(a.target > 0) || (a.metric == AutoscaleMetric::kKvCache && a.target > 1)) {
+    return invalid(a.metric == AutoscaleMetric::kKvCache
+                       ? "the kv_cache target is a fraction above 0, at most 1"
+                       : "target must be above 0");
+  }
+  if (a.stable_window_seconds < 1 || a.stable_window_seconds > 3600) {
+    return invalid("stable_window_seconds must be 1 to 3600");
+  }
+  if (a.panic_window_seconds < 1 || a.panic_window_seconds > a.stable_window_seconds) {
+    return invalid("panic_window_seconds must be 1 to stable_window_seconds");
+  }
+  if (!(a.panic_threshold >= 1 && a.panic_threshold <= 100)) {
+    return invalid("panic_threshold must be 1 to 100");
+  }
+  for (int32_t cooldown : {a.scale_up_cooldown_seconds, a.scale_down_cooldown_seconds}) {
+    if (cooldown < 0 || cooldown > 3600) return invalid("cooldowns must be 0 to 3600 seconds");
+  }
+  if (a.max_step < 0) return invalid("max_step must not be negative (0: no limit)");
+  return absl::OkStatus();
+}
+
+nlohmann::json ToJson(const AutoscaleSpec& a) {
+  return {{"min_replicas", a.min_replicas},
+          {"max_replicas", a.max_replicas},
+          {"metric", ToString(a.metric)},
+          {"target", a.target},
+          {"stable_window_seconds", a.stable_window_seconds},
+          {"panic_window_seconds", a.panic_window_seconds},
+          {"panic_threshold", a.panic_threshold},
+          {"scale_up_cooldown_seconds", a.scale_up_cooldown_seconds},
+          {"scale_down_cooldown_seconds", a.scale_down_cooldown_seconds},
+          {"max_step", a.max_step},
+          {"scale_to_zero", a.scale_to_zero}};
+}
+
+absl::Status ApplyAutoscaleJson(const nlohmann::json& object, AutoscaleSpec& a) {
+  if (!object.is_object()) return absl::InvalidArgumentError("autoscale must be an object or null");
+  auto wrong = [](std::string_view name, std::string_view what) {
+    return absl::InvalidArgumentError(fmt::format("autoscale.{} must be {}", name, what));
+  };
+  bool target_given = false;
+  for (const auto& [name, value] : object.items()) {
+    if (name == "metric") {
+      if (!value.is_string()) return wrong(name, "a string");
+      auto metric = ParseAutoscaleMetric(value.get<std::string>());
+      if (!metric.ok()) return metric.status();
+      a.metric = *metric;
+    } else if (name == "target" || name == "panic_threshold") {
+      if (!value.is_number()) return wrong(name, "a number");
+      (name == "target" ? a.target : a.panic_threshold) = value.get<double>();
+      target_given |= name == "target";
+    } else if (name == "scale_to_zero") {
+      if (!value.is_boolean()) return wrong(name, "true or false");
+      a.scale_to_zero = value.get<bool>();
+    } else {
+      int32_t* field = name == "min_replicas"                  ? &a.min_replicas
+                       : name == "max_replicas"                ? &a.max_replicas
+                       : name == "stable_window_seconds"       ? &a.stable_window_seconds
+                       : name == "panic_window_seconds"        ? &a.panic_window_seconds
+                       : name == "scale_up_cooldown_seconds"   ? &a.scale_up_cooldown_seconds
+                       : name == "scale_down_cooldown_seconds" ? &a.scale_down_cooldown_seconds
+                       : name == "max_step"                    ? &a.max_step
+                                                               : nullptr;
+      if (field == nullptr) return absl::InvalidArgumentError(fmt::format("unknown field autoscale.{}", name));
+      if (!value.is_number_integer() || value.get<int64_t>() < INT32_MIN || value.get<int64_t>() > INT32_MAX) {
+        return wrong(name, "an integer");
+      }
+      *field = static_cast<int32_t>(value.get<int64_t>());
+    }
+  }
+  if (object.contains("metric") && !target_given) a.target = DefaultAutoscaleTarget(a.metric);
+  return absl::OkStatus();
 }
 
 absl::Status ValidateName(std::string_view what, std::string_view name) {
@@ -181,6 +288,7 @@ nlohmann::json ToJson(const Deployment& d) {
           {"canary", d.spec.canary_version.empty()
                          ? nlohmann::json(nullptr)
                          : nlohmann::json{{"version", d.spec.canary_version}, {"percent", d.spec.canary_percent}}},
+          {"autoscale", d.spec.autoscale ? ToJson(*d.spec.autoscale) : nlohmann::json(nullptr)},
           {"previous_version", d.previous_version},
           {"generation", d.generation},
           {"status",

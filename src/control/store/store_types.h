@@ -66,6 +66,33 @@ struct EngineSettings {
   bool operator==(const EngineSettings&) const = default;
 };
 
+// What the autoscaler watches, per replica (control/autoscale/decision.h).
+enum class AutoscaleMetric {
+  kInFlight,  // requests in flight: the gateway's count (the default)
+  kWaiting,   // requests queued in the engines
+  kKvCache,   // KV cache usage, 0..1 (the target is a fraction)
+};
+
+// Autoscaling of a deployment: the autoscaler moves `replicas` between min and max so
+// that each replica sees about `target` of `metric`, KPA-style (a stable and a panic
+// window). Scaling to zero is opt-in: min_replicas 0 needs scale_to_zero, and the gateway
+// then holds requests until an instance is ready. See ValidateAutoscale for the ranges.
+struct AutoscaleSpec {
+  int32_t min_replicas = 1;
+  int32_t max_replicas = 1;
+  AutoscaleMetric metric = AutoscaleMetric::kInFlight;
+  double target = 4;  // per replica; DefaultAutoscaleTarget(metric) when not given
+  int32_t stable_window_seconds = 60;
+  int32_t panic_window_seconds = 10;
+  double panic_threshold = 2.0;  // panic when the panic window's demand is this × capacity
+  int32_t scale_up_cooldown_seconds = 0;
+  int32_t scale_down_cooldown_seconds = 30;
+  int32_t max_step = 0;  // replicas changed per decision at most; 0: no limit
+  bool scale_to_zero = false;
+
+  bool operator==(const AutoscaleSpec&) const = default;
+};
+
 // Desired state, written by people through the admin API (audited).
 struct DeploymentSpec {
   std::string model;
@@ -77,6 +104,8 @@ struct DeploymentSpec {
   // `canary_percent` of the traffic. Empty / 0 when none.
   std::string canary_version;
   int32_t canary_percent = 0;
+  // Autoscaling, when on: the autoscaler then writes `replicas` (audited as "autoscaler").
+  std::optional<AutoscaleSpec> autoscale;
 
   bool operator==(const DeploymentSpec&) const = default;
 };
@@ -321,10 +350,26 @@ std::string_view ToString(DeploymentPhase phase);
 std::string_view ToString(InstanceState state);
 std::string_view ToString(KeyRole role);
 std::string_view ToString(UsageGroupBy group_by);  // "all", "key", "team", "model", "day"
+std::string_view ToString(AutoscaleMetric metric);  // "in_flight", "waiting", "kv_cache"
 [[nodiscard]] absl::StatusOr<DeploymentPhase> ParseDeploymentPhase(std::string_view text);
 [[nodiscard]] absl::StatusOr<InstanceState> ParseInstanceState(std::string_view text);
 [[nodiscard]] absl::StatusOr<KeyRole> ParseKeyRole(std::string_view text);
 [[nodiscard]] absl::StatusOr<UsageGroupBy> ParseUsageGroupBy(std::string_view text);
+[[nodiscard]] absl::StatusOr<AutoscaleMetric> ParseAutoscaleMetric(std::string_view text);
+
+// The target per replica when none is given: 4 requests in flight, 2 waiting, 80 % KV.
+double DefaultAutoscaleTarget(AutoscaleMetric metric);
+// InvalidArgument unless 0 <= min <= max, 1 <= max <= 1000, min 0 exactly when
+// scale_to_zero, target > 0 (at most 1 for kv_cache), 1 <= stable window <= 3600,
+// 1 <= panic window <= stable window, 1 <= panic_threshold <= 100, cooldowns 0..3600 s,
+// max_step >= 0.
+[[nodiscard]] absl::Status ValidateAutoscale(const AutoscaleSpec& spec);
+// {"min_replicas", …, "metric": "in_flight", …}; the admin API's and the store's form.
+nlohmann::json ToJson(const AutoscaleSpec& spec);
+// Replaces the fields `object` gives (others keep their value in `spec`); a new metric
+// without a target gets that metric's default target. InvalidArgument naming the field
+// ("autoscale.target …") for a wrong type; ranges are ValidateAutoscale's.
+[[nodiscard]] absl::Status ApplyAutoscaleJson(const nlohmann::json& object, AutoscaleSpec& spec);
 
 // Names of models, versions, deployments, teams, instances and key ids: 1–128 bytes of
 // [A-Za-z0-9._-] and '/', not starting with '.', '-' or '/', no "..", no "//", no ':'
