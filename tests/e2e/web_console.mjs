@@ -399,10 +399,11 @@ await check('deployments: create, roll out a version, see the events, roll back,
   await create.getByLabel('Version').fill('1');
   await create.getByRole('button', { name: 'Create' }).click();
   const card = page.locator('section[data-deployment="web-dep"]');
+  // One snapshot of the rows (they change under a rollout): exactly one, ready, of `version`.
   const only = async (version) => {
-    const rows = card.locator('tbody tr[data-instance]');
-    return (await rows.count()) === 1 && (await rows.getAttribute('data-state')) === 'ready' &&
-      (await rows.locator('td').nth(1).textContent()) === version;
+    const rows = await card.locator('tbody tr[data-instance]').evaluateAll((trs) =>
+      trs.map((tr) => ({ state: tr.dataset.state, version: tr.cells[1]?.textContent })));
+    return rows.length === 1 && rows[0].state === 'ready' && rows[0].version === version;
   };
   await until('an instance of version 1', () => only('1'), 180);
   await card.getByLabel('Version').selectOption('2');

@@ -89,7 +89,7 @@ class AutoscaleTest : public ::testing::Test {
     return false;
   }
 
-  // The deployment's events as "actor kind: message" lines, read from the store.
+  // The deployment's scaling events as "actor kind: message" lines, read from the store.
   std::vector<std::string> Events(const std::string& deployment) {
     std::vector<std::string> events;
     sqlite3* db = nullptr;
@@ -101,7 +101,7 @@ class AutoscaleTest : public ::testing::Test {
     }
     sqlite3_busy_timeout(db, 5000);
     sqlite3_stmt* statement = nullptr;
-    const char* sql = "SELECT actor, kind, message FROM deployment_events WHERE deployment = ? ORDER BY id";
+    const char* sql = "SELECT actor, kind, message FROM deployment_events WHERE deployment = ? AND kind = 'scaled' ORDER BY id";
     if (sqlite3_prepare_v2(db, sql, -1, &statement, nullptr) == SQLITE_OK) {
       sqlite3_bind_text(statement, 1, deployment.c_str(), -1, SQLITE_TRANSIENT);
       while (sqlite3_step(statement) == SQLITE_ROW) {

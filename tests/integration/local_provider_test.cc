@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <functional>
 #include <memory>
 #include <string>
@@ -40,7 +41,15 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::seconds limit = 60s
   return true;
 }
 
-bool ProcessExists(int64_t pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0; }
+// Running, not a zombie: an adopted engine that exited stays a zombie of this test
+// process (which spawned it) until reaped, and no longer runs.
+bool ProcessExists(int64_t pid) {
+  if (::kill(static_cast<pid_t>(pid), 0) != 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const size_t paren = text.rfind(')');
+  return paren == std::string::npos || paren + 2 >= text.size() || text[paren + 2] != 'Z';
+}
 
 class LocalEngineTest : public ::testing::Test {
  protected:
