@@ -4,6 +4,7 @@
 // InvalidArgument with a message that ErrorResponse turns into a JSON error body; values
 // that parse must dump and parse back the same, and never nest deeper than the limit.
 // Input: one byte choosing the nesting limit, then the body (also used as the query).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>

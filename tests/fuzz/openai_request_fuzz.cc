@@ -5,10 +5,12 @@
 // be 400s naming an OpenAI error code; accepted requests must respect the limits; the
 // token bound must be non-negative and cover what it promises.
 // Input: one byte choosing the limits, then the body.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/server/api_error.h"
 #include "engine/server/openai_protocol.h"

@@ -4,6 +4,7 @@
 // must survive FormatSseEvent → SseParser unchanged but for what the wire cannot carry.
 // Input: a header byte k (0..7), k chunk lengths, a byte choosing the event bound, then
 // the stream.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
