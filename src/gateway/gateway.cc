@@ -65,17 +65,6 @@ bool Unlimited(const LimitPolicy& p) {
          p.tokens_per_month == 0;
 }
 
-// Bytes of every string inside `value` (message contents, prompt strings or lists).
-int64_t TextBytes(const nlohmann::json& value) {
-  if (value.is_string()) return static_cast<int64_t>(value.get_ref<const std::string&>().size());
-  int64_t total = 0;
-  if (value.is_array() || value.is_object()) {
-    for (const nlohmann::json& item : value) total += TextBytes(item);
-  }
-  if (value.is_number_integer()) total += 1;  // a token id
-  return total;
-}
-
 // 429 (or 503 / 400) for a refused reservation, with Retry-After and x-ratelimit-*.
 common::HttpResponse Refusal(const LimitDecision& decision) {
   common::HttpResponse response = common::OpenAiErrorResponse(
@@ -216,33 +205,6 @@ std::vector<LimitSubject> LimitsFor(const GatewaySnapshot& snapshot, const KeyIn
     if (!Unlimited(team_policy)) subjects.push_back({.scope = "team:" + key.team, .policy = team_policy});
   }
   return subjects;
-}
-
-int64_t TokenUpperBound(nlohmann::json& body, bool chat, int64_t default_max_tokens) {
-  int64_t prompt = 0;
-  if (chat) {
-    const nlohmann::json& messages = body.value("messages", nlohmann::json::array());
-    prompt = TextBytes(messages) + 16 * static_cast<int64_t>(messages.size()) + 16;
-  } else {
-    // Tokenizers add a few tokens of their own (BOS, a leading space piece).
-    prompt = TextBytes(body.value("prompt", nlohmann::json())) + TextBytes(body.value("input", nlohmann::json())) + 8;
-  }
-  int64_t completion = 0;
-  bool given = false;
-  for (const char* name : {"max_completion_tokens", "max_tokens"}) {
-    const auto it = body.find(name);
-    if (it != body.end() && it->is_number_integer()) {
-      completion = std::max<int64_t>(0, it->get<int64_t>());
-      given = true;
-      break;
-    }
-  }
-  if (!given && default_max_tokens > 0) {
-    completion = default_max_tokens;
-    body["max_tokens"] = default_max_tokens;
-  }
-  const int64_t n = std::max<int64_t>(1, body.value("n", int64_t{1}));
-  return prompt + completion * n;
 }
 
 int64_t CostMicros(const nlohmann::json& price, int64_t prompt, int64_t completion) {

@@ -19,6 +19,7 @@
 #include "gateway/limits/limit_counters.h"
 #include "gateway/proxy.h"
 #include "gateway/request_holder.h"
+#include "gateway/token_bound.h"
 
 namespace triplane::gateway {
 
@@ -68,12 +69,6 @@ class Gateway {
 // unlimited). Subjects without any limit are left out.
 std::vector<LimitSubject> LimitsFor(const GatewaySnapshot& snapshot, const KeyInfo& key);
 
-// An upper bound of the tokens a request can use: its text's bytes (a token is at least
-// one byte) plus 16 per message for the chat template (8 for a plain prompt: BOS and the
-// like), plus max_tokens (or max_completion_tokens); `default_max_tokens` when it gives
-// none (the gateway then puts that max_tokens in the forwarded body, so that the bound
-// holds).
-int64_t TokenUpperBound(nlohmann::json& body, bool chat, int64_t default_max_tokens);
 
 // cost_micros of `prompt` and `completion` tokens under `price` ({"prompt_per_million",
 // "completion_per_million"}, in currency units per million tokens); 0 when unpriced.
