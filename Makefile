@@ -6,21 +6,26 @@ ASAN_BUILD_DIR ?= build-asan
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all setup build run test test-unit test-asan bench format clean
+.PHONY: all setup configure build run test bench format clean
 
 all: build
 
 setup:
 	./scripts/setup
 
-build: setup
+configure: setup
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
+
+build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 run: build
 	$(BUILD_DIR)/triplane serve
 
-test: build
+# The release tree builds only what the integration tests run; unit tests build and run
+# under the sanitizers (scripts/test).
+test: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target triplane integration_tests
 	BUILD_DIR=$(BUILD_DIR) ASAN_BUILD_DIR=$(ASAN_BUILD_DIR) JOBS=$(JOBS) ./scripts/test
 
 bench: build

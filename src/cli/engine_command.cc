@@ -67,7 +67,7 @@ std::string DefaultModelName(const std::string& path) {
   return name.empty() ? "model" : name;
 }
 
-int Fail(std::string_view message) {
+int EngineError(std::string_view message) {
   std::fprintf(stderr, "triplane engine: %.*s\n", static_cast<int>(message.size()), message.data());
   return 1;
 }
@@ -79,7 +79,7 @@ int RunEngine(EngineFlags flags) {
   if (options.served_model_name.empty())
     options.served_model_name = DefaultModelName(options.model);
   if (absl::Status status = options.Validate(); !status.ok())
-    return Fail(common::ToStd(status.message()));
+    return EngineError(common::ToStd(status.message()));
 
   // Before any thread exists, so that only WaitForTerminationSignal() sees the signals.
   common::BlockTerminationSignals();
@@ -99,7 +99,7 @@ int RunEngine(EngineFlags flags) {
   flags.http.metrics = &registry;
   common::HttpServer server(flags.http, std::move(router));
   if (absl::Status status = server.Start(); !status.ok())
-    return Fail(common::ToStd(status.message()));
+    return EngineError(common::ToStd(status.message()));
   const std::string url = fmt::format("http://{}:{}", options.host, server.port());
   if (!flags.instance_id.empty()) spdlog::info("instance {}", flags.instance_id);
   if (!options.api_key.empty()) spdlog::info("the API requires a key (Bearer or x-api-key)");
@@ -120,7 +120,7 @@ int RunEngine(EngineFlags flags) {
       });
   if (!model.ok()) {
     server.Shutdown(std::chrono::milliseconds(0));
-    return Fail(common::ToStd(model.status().message()));
+    return EngineError(common::ToStd(model.status().message()));
   }
   const engine::EngineConfig config = (*model)->engine->config();
   const bool own_template = (*model)->chat_template_from_model;

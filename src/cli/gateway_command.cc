@@ -35,7 +35,7 @@ struct GatewayFlags {
   double hold_timeout_s = 60;
 };
 
-int Fail(const absl::Status& status) {
+int GatewayError(const absl::Status& status) {
   std::fprintf(stderr, "triplane gateway: %s\n", std::string(status.message()).c_str());
   return 1;
 }
@@ -43,9 +43,9 @@ int Fail(const absl::Status& status) {
 int RunGateway(GatewayFlags& flags) {
   flags.gateway.host = flags.http.host;
   flags.gateway.port = flags.http.port;
-  if (absl::Status status = flags.gateway.Validate(); !status.ok()) return Fail(status);
+  if (absl::Status status = flags.gateway.Validate(); !status.ok()) return GatewayError(status);
   if (flags.admin_key.empty()) {
-    return Fail(absl::InvalidArgumentError(
+    return GatewayError(absl::InvalidArgumentError(
         "an admin key is needed to follow the control plane: --admin-key or TRIPLANE_ADMIN_KEY"));
   }
   common::BlockTerminationSignals();
@@ -54,7 +54,7 @@ int RunGateway(GatewayFlags& flags) {
 
   gateway::GatewayState state;
   gateway::StateFollower follower(flags.gateway.control_url, flags.admin_key, state);
-  if (absl::Status status = follower.Start(absl::Seconds(30)); !status.ok()) return Fail(status);
+  if (absl::Status status = follower.Start(absl::Seconds(30)); !status.ok()) return GatewayError(status);
 
   common::HttpRouter router;
   router.Add(common::HttpMethod::kGet, "/health",
@@ -67,7 +67,7 @@ int RunGateway(GatewayFlags& flags) {
   gateway::Proxy proxy({.client = &upstream_client});
   absl::StatusOr<std::unique_ptr<gateway::LimitCounters>> limits = gateway::MakeLimitCounters(
       flags.limits, flags.limits_fail_open ? gateway::FailMode::kOpen : gateway::FailMode::kClosed);
-  if (!limits.ok()) return Fail(limits.status());
+  if (!limits.ok()) return GatewayError(limits.status());
   gateway::UsageShipper shipper({.control_url = flags.gateway.control_url, .admin_key = flags.admin_key});
   // Requests for a model scaled to zero wait here; the control plane learns of them by
   // POST /admin/v1/deployments/{name}/wake.
@@ -96,7 +96,7 @@ int RunGateway(GatewayFlags& flags) {
   api.AddRoutes(router);
   gateway::AddWebRoutes(router);  // the chat page at /, the admin console at /admin
   server = std::make_unique<common::HttpServer>(flags.http, std::move(router));
-  if (absl::Status status = server->Start(); !status.ok()) return Fail(status);
+  if (absl::Status status = server->Start(); !status.ok()) return GatewayError(status);
   const std::string url = fmt::format("http://{}:{}", flags.http.host, server->port());
   spdlog::info("triplane {} gateway: serving on {} (control plane {})", common::GetBuildInfo().version,
                url, flags.gateway.control_url);

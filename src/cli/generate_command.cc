@@ -35,32 +35,32 @@ struct GenerateFlags {
   engine::SamplingParams sampling{.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f};
 };
 
-int Fail(std::string_view message) {
+int GenerateError(std::string_view message) {
   std::fprintf(stderr, "triplane generate: %.*s\n", static_cast<int>(message.size()), message.data());
   return 1;
 }
 
-int Fail(const absl::Status& status) { return Fail(common::ToStd(status.message())); }
+int GenerateError(const absl::Status& status) { return GenerateError(common::ToStd(status.message())); }
 
 int RunGenerate(const GenerateFlags& f) {
   using Clock = std::chrono::steady_clock;
   auto model = engine::Model::Load(f.model, {.huge_pages = !f.mmap});
-  if (!model.ok()) return Fail(model.status());
+  if (!model.ok()) return GenerateError(model.status());
   auto vocab = engine::LoadVocab((*model)->file());
-  if (!vocab.ok()) return Fail(vocab.status());
+  if (!vocab.ok()) return GenerateError(vocab.status());
   auto tokenizer = engine::Tokenizer::Create(std::move(*vocab));
-  if (!tokenizer.ok()) return Fail(tokenizer.status());
+  if (!tokenizer.ok()) return GenerateError(tokenizer.status());
   const engine::ModelConfig& config = (*model)->config();
   if (absl::Status s = engine::ValidateSamplingParams(f.sampling, config.vocab_size); !s.ok()) {
-    return Fail(s);
+    return GenerateError(s);
   }
 
   std::vector<int32_t> prompt =
       (*tokenizer)->Encode(f.prompt, {.add_special = true, .parse_special = true});
-  if (prompt.empty()) return Fail("the prompt has no tokens");
+  if (prompt.empty()) return GenerateError("the prompt has no tokens");
   const int64_t ctx = f.ctx > 0 ? f.ctx : std::min<int64_t>(config.context_length, static_cast<int64_t>(prompt.size()) + f.max_tokens);
   if (static_cast<int64_t>(prompt.size()) >= ctx) {
-    return Fail(fmt::format("the prompt has {} tokens; the context holds {}", prompt.size(), ctx));
+    return GenerateError(fmt::format("the prompt has {} tokens; the context holds {}", prompt.size(), ctx));
   }
   const int threads = f.threads > 0 ? f.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   engine::WorkerTeam team(threads);
@@ -71,7 +71,7 @@ int RunGenerate(const GenerateFlags& f) {
 
   std::vector<float> logits(static_cast<size_t>(config.vocab_size));
   auto start = Clock::now();
-  if (absl::Status s = pass.Forward(prompt, cache, logits); !s.ok()) return Fail(s);
+  if (absl::Status s = pass.Forward(prompt, cache, logits); !s.ok()) return GenerateError(s);
   const double prefill_s = std::chrono::duration<double>(Clock::now() - start).count();
 
   std::vector<int32_t> history = prompt;
@@ -98,7 +98,7 @@ int RunGenerate(const GenerateFlags& f) {
     }
     if (i + 1 == f.max_tokens || cache.size() >= ctx) break;
     auto step = Clock::now();
-    if (absl::Status s = pass.Forward(std::span(&token, 1), cache, logits); !s.ok()) return Fail(s);
+    if (absl::Status s = pass.Forward(std::span(&token, 1), cache, logits); !s.ok()) return GenerateError(s);
     decode_s += std::chrono::duration<double>(Clock::now() - step).count();
     ++decode_steps;
   }

@@ -25,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "testing/llama_cpp_source.h"
+#include "testing/engine_process.h"
 
 namespace triplane::engine::chat {
 namespace {
@@ -122,12 +123,7 @@ std::vector<Case> Cases() {
   return cases;
 }
 
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
+using testing::ReadWholeFile;
 
 struct Outcome {
   bool ok = false;
@@ -142,7 +138,7 @@ TEST(ChatTemplateOracleTest, RendersLikeJinja2) {
   std::vector<std::pair<std::string, std::string>> templates;  // name, source
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.path().extension() != ".jinja") continue;
-    templates.emplace_back(entry.path().stem().string(), ReadFile(entry.path()));
+    templates.emplace_back(entry.path().stem().string(), ReadWholeFile(entry.path()));
   }
   std::sort(templates.begin(), templates.end());
   templates.emplace_back("chatml", std::string(ChatTemplate::ChatMlSource()));
@@ -185,8 +181,8 @@ TEST(ChatTemplateOracleTest, RendersLikeJinja2) {
   ASSERT_TRUE(exit.has_value()) << "python oracle timed out";
   ASSERT_TRUE(exit->ok()) << "python oracle failed (" << exit->ToString() << "); is python3-jinja2 installed "
                           << "(scripts/setup)?\n"
-                          << ReadFile(log_path);
-  const json response = json::parse(ReadFile(response_path));
+                          << ReadWholeFile(log_path);
+  const json response = json::parse(ReadWholeFile(response_path));
   ASSERT_EQ(response.size(), templates.size());
   std::filesystem::remove_all(work);
 

@@ -27,6 +27,7 @@
 #include "testing/file_server.h"
 #include "testing/postgres_server.h"
 #include "testing/redis_server.h"
+#include "testing/engine_process.h"
 
 namespace triplane {
 namespace {
@@ -37,18 +38,13 @@ using common::Subprocess;
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::ReadWholeFile;
 
 // Running, not a zombie waiting for a reaper (an engine whose serve was killed belongs
 // to init, or to nobody that reaps, in a container).
 bool Alive(int64_t pid) {
   if (pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) != 0) return false;
-  const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  const std::string stat = ReadWholeFile("/proc/" + std::to_string(pid) + "/stat");
   const size_t paren = stat.rfind(')');
   return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
 }
@@ -91,7 +87,7 @@ class ControlPlaneTest : public ::testing::Test {
     ASSERT_TRUE(child.ok()) << child.status();
     serve_ = std::move(*child);
     for (int i = 0; i < 3000; ++i) {
-      std::istringstream lines(ReadFile(out));
+      std::istringstream lines(ReadWholeFile(out));
       std::string line;
       while (std::getline(lines, line)) {
         if (line.starts_with("Admin key")) printed_key_ = line.substr(line.rfind(' ') + 1);
@@ -100,10 +96,10 @@ class ControlPlaneTest : public ::testing::Test {
           return;
         }
       }
-      ASSERT_FALSE(serve_->Poll().has_value()) << "serve exited: " << ReadFile(serve_log_);
+      ASSERT_FALSE(serve_->Poll().has_value()) << "serve exited: " << ReadWholeFile(serve_log_);
       std::this_thread::sleep_for(10ms);
     }
-    FAIL() << "serve did not start: " << ReadFile(serve_log_);
+    FAIL() << "serve did not start: " << ReadWholeFile(serve_log_);
   }
 
   void StopServe(int signal) {
@@ -112,12 +108,12 @@ class ControlPlaneTest : public ::testing::Test {
     auto status = serve_->Wait(60s);
     EXPECT_TRUE(status.has_value());
     if (signal == SIGTERM && status.has_value()) {
-      EXPECT_EQ(status->code, 0) << ReadFile(serve_log_);
+      EXPECT_EQ(status->code, 0) << ReadWholeFile(serve_log_);
     }
     serve_.reset();
   }
 
-  std::string AdminKey() const { return ReadFile(data_dir_ / "admin.key").substr(0, ReadFile(data_dir_ / "admin.key").find('\n')); }
+  std::string AdminKey() const { return ReadWholeFile(data_dir_ / "admin.key").substr(0, ReadWholeFile(data_dir_ / "admin.key").find('\n')); }
 
   CliResult Cli(std::vector<std::string> args) {
     static int count = 0;
@@ -129,7 +125,7 @@ class ControlPlaneTest : public ::testing::Test {
     auto child = Subprocess::Spawn({.argv = argv, .stdout_path = out.string(), .stderr_path = err.string()});
     if (!child.ok()) return {};
     auto status = (*child)->Wait(300s);
-    return {status ? status->code : -1, ReadFile(out), ReadFile(err)};
+    return {status ? status->code : -1, ReadWholeFile(out), ReadWholeFile(err)};
   }
 
   json CliJson(std::vector<std::string> args) {
@@ -189,11 +185,11 @@ class ControlPlaneTest : public ::testing::Test {
     if (!child.ok()) return gateway;
     gateway.process = std::move(*child);
     for (int i = 0; i < 3000 && gateway.url.empty(); ++i) {
-      const std::string text = ReadFile(out);
+      const std::string text = ReadWholeFile(out);
       if (text.find('\n') != std::string::npos) gateway.url = text.substr(0, text.find('\n'));
       std::this_thread::sleep_for(10ms);
     }
-    EXPECT_FALSE(gateway.url.empty()) << ReadFile(gateway.log);
+    EXPECT_FALSE(gateway.url.empty()) << ReadWholeFile(gateway.log);
     return gateway;
   }
 
@@ -221,7 +217,7 @@ TEST_F(ControlPlaneTest, FirstStartMakesAnAdminKeyAndServesTheDemoModel) {
   struct stat st {};
   ASSERT_EQ(::stat((data_dir_ / "admin.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600);
-  EXPECT_THAT(ReadFile(serve_log_), ::testing::Not(HasSubstr(printed_key_)));
+  EXPECT_THAT(ReadWholeFile(serve_log_), ::testing::Not(HasSubstr(printed_key_)));
 
   const json answer = ChatUntilAnswered("demo");
   EXPECT_EQ(answer["model"], "demo");
@@ -263,7 +259,7 @@ TEST_F(ControlPlaneTest, FirstStartMakesAnAdminKeyAndServesTheDemoModel) {
   auto second_status = (*second)->Wait(60s);
   ASSERT_TRUE(second_status.has_value());
   EXPECT_EQ(second_status->code, 1);
-  EXPECT_THAT(ReadFile(dir_ / "second.out"), HasSubstr("in use by another triplane process"));
+  EXPECT_THAT(ReadWholeFile(dir_ / "second.out"), HasSubstr("in use by another triplane process"));
 
   // SIGTERM drains the engines too.
   StopServe(SIGTERM);
@@ -395,7 +391,7 @@ TEST_F(ControlPlaneTest, CliDeploysScalesRestartsAndSurvivesARestartOfServe) {
 
 TEST_F(ControlPlaneTest, PullsOverHttpWithResumeAndRefusesABadChecksum) {
   ASSERT_NO_FATAL_FAILURE(StartServe({"--no-demo"}));
-  testing::FileServer files(ReadFile(WriteModel("remote.gguf")));
+  testing::FileServer files(ReadWholeFile(WriteModel("remote.gguf")));
   files.DropAfter(100'000, 1);  // the first connection breaks mid-file
 
   CliResult pulled = Cli({"models", "pull", "remote", files.url()});
@@ -504,7 +500,7 @@ TEST_F(ControlPlaneTest, GatewayChecksKeysAndModelsAndHidesUsageNobodyAskedFor) 
 
   // The key's secret is nowhere: not in the log, the database, nor any error body.
   StopServe(SIGTERM);
-  const std::string log = ReadFile(serve_log_);
+  const std::string log = ReadWholeFile(serve_log_);
   EXPECT_THAT(log, ::testing::Not(HasSubstr(key)));
   // The request log: one line per request, answered or refused, naming the key by id.
   EXPECT_THAT(log, HasSubstr("request endpoint=chat.completions key=" + alice + " team=- model=demo status=200 instance="));
@@ -513,7 +509,7 @@ TEST_F(ControlPlaneTest, GatewayChecksKeysAndModelsAndHidesUsageNobodyAskedFor) 
   EXPECT_THAT(log, HasSubstr("key=" + other["id"].get<std::string>() + " team=- model=demo status=403"));
   EXPECT_THAT(log, ::testing::Not(HasSubstr(other["key"].get<std::string>())));
   for (const char* file : {"triplane.db", "triplane.db-wal"}) {
-    EXPECT_THAT(ReadFile(data_dir_ / file), ::testing::Not(HasSubstr(key))) << file;
+    EXPECT_THAT(ReadWholeFile(data_dir_ / file), ::testing::Not(HasSubstr(key))) << file;
   }
 }
 
@@ -704,13 +700,13 @@ TEST_F(ControlPlaneTest, AnExternalBackendGetsItsKeyAndNobodyElseSeesIt) {
   ASSERT_TRUE(upstream.ok());
   std::string engine_url;
   for (int i = 0; i < 3000 && engine_url.empty(); ++i) {
-    std::istringstream lines(ReadFile(engine_out));
+    std::istringstream lines(ReadWholeFile(engine_out));
     for (std::string line; std::getline(lines, line);) {
       if (line.starts_with("http://")) engine_url = line.substr(0, line.find(' '));
     }
     std::this_thread::sleep_for(10ms);
   }
-  ASSERT_FALSE(engine_url.empty()) << ReadFile(dir_ / "upstream.log");
+  ASSERT_FALSE(engine_url.empty()) << ReadWholeFile(dir_ / "upstream.log");
   auto engine_health = [&] { return http_.Send({.url = engine_url + "/health"}); };
   for (int i = 0; i < 600 && engine_health().value_or(common::HttpResponse{}).status != 200; ++i) {
     std::this_thread::sleep_for(50ms);
@@ -775,9 +771,9 @@ TEST_F(ControlPlaneTest, AnExternalBackendGetsItsKeyAndNobodyElseSeesIt) {
   (*upstream)->Signal(SIGTERM);
   EXPECT_TRUE((*upstream)->Wait(30s).has_value());
   StopServe(SIGTERM);
-  EXPECT_THAT(ReadFile(serve_log_), HasSubstr("model=gpt-mini status=200 instance=backend/hosted"));
-  EXPECT_THAT(ReadFile(serve_log_), ::testing::Not(HasSubstr(secret)));
-  EXPECT_THAT(ReadFile(dir_ / "upstream.log"), ::testing::Not(HasSubstr(secret)));
+  EXPECT_THAT(ReadWholeFile(serve_log_), HasSubstr("model=gpt-mini status=200 instance=backend/hosted"));
+  EXPECT_THAT(ReadWholeFile(serve_log_), ::testing::Not(HasSubstr(secret)));
+  EXPECT_THAT(ReadWholeFile(dir_ / "upstream.log"), ::testing::Not(HasSubstr(secret)));
 }
 
 TEST_F(ControlPlaneTest, TwoGatewaysOnOneRedisNeverOvershootADailyBudget) {
@@ -837,7 +833,7 @@ TEST_F(ControlPlaneTest, TwoGatewaysOnOneRedisNeverOvershootADailyBudget) {
     g->process->Signal(SIGTERM);
     auto exit = g->process->Wait(30s);
     ASSERT_TRUE(exit.has_value());
-    EXPECT_EQ(exit->code, 0) << ReadFile(g->log);
+    EXPECT_EQ(exit->code, 0) << ReadWholeFile(g->log);
   }
   json totals = CliJson({"usage", "--by", "key", "--key", id});
   ASSERT_EQ(totals["data"].size(), 1u);
@@ -948,14 +944,14 @@ TEST_F(ControlPlaneTest, ControlAloneServesTheAdminApiButNotThePublicOne) {
   serve_ = std::move(*child);
   serve_log_ = dir_ / "control.log";
   for (int i = 0; i < 3000 && url_.empty(); ++i) {
-    std::string text = ReadFile(out);
+    std::string text = ReadWholeFile(out);
     const size_t at = text.find("http://");
     if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
       url_ = text.substr(at, text.find('\n', at) - at);
     }
     std::this_thread::sleep_for(10ms);
   }
-  ASSERT_FALSE(url_.empty()) << ReadFile(serve_log_);
+  ASSERT_FALSE(url_.empty()) << ReadWholeFile(serve_log_);
   json overview = CliJson({"ps"});
   EXPECT_TRUE(overview["data"].empty());
   EXPECT_EQ(Post("/v1/chat/completions", {{"model", "demo"}}).status, 404);
@@ -972,20 +968,20 @@ TEST_F(ControlPlaneTest, ControlAloneServesTheAdminApiButNotThePublicOne) {
   CliResult set = Cli({"config", "set", "log.level", "warn"});
   ASSERT_EQ(set.code, 0) << set.err;
   EXPECT_THAT(set.out, HasSubstr("log.level = \"warn\""));
-  for (int i = 0; i < 200 && ReadFile(serve_log_).find("config log.level: applying \"warn\"") == std::string::npos; ++i) {
+  for (int i = 0; i < 200 && ReadWholeFile(serve_log_).find("config log.level: applying \"warn\"") == std::string::npos; ++i) {
     std::this_thread::sleep_for(20ms);
   }
   health("quiet-request");
   ASSERT_EQ(Cli({"config", "rm", "log.level"}).code, 0);
-  for (int i = 0; i < 200 && ReadFile(serve_log_).find("config log.level: applying (default)") == std::string::npos; ++i) {
+  for (int i = 0; i < 200 && ReadWholeFile(serve_log_).find("config log.level: applying (default)") == std::string::npos; ++i) {
     std::this_thread::sleep_for(20ms);
   }
   health("loud-request");
   // The access line is written just after the answer: give it a moment.
-  for (int i = 0; i < 200 && ReadFile(serve_log_).find("loud-request") == std::string::npos; ++i) {
+  for (int i = 0; i < 200 && ReadWholeFile(serve_log_).find("loud-request") == std::string::npos; ++i) {
     std::this_thread::sleep_for(10ms);
   }
-  const std::string log = ReadFile(serve_log_);
+  const std::string log = ReadWholeFile(serve_log_);
   EXPECT_THAT(log, HasSubstr("config log.level: ignored: log.level must be one of"));
   EXPECT_THAT(log, ::testing::Not(HasSubstr("quiet-request")));
   EXPECT_THAT(log, HasSubstr("loud-request"));

@@ -30,7 +30,7 @@ using common::Subprocess;
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-std::string ReadFile(const std::filesystem::path& path) { return testing::ReadWholeFile(path.string()); }
+using testing::ReadWholeFile;
 
 class MonitoringTest : public ::testing::Test {
  protected:
@@ -46,7 +46,7 @@ class MonitoringTest : public ::testing::Test {
     if (serve_ != nullptr) {
       serve_->Signal(SIGTERM);
       auto status = serve_->Wait(60s);
-      EXPECT_TRUE(status.has_value() && status->code == 0) << ReadFile(dir_ / "serve.log");
+      EXPECT_TRUE(status.has_value() && status->code == 0) << ReadWholeFile(dir_ / "serve.log");
     }
     // No engine may outlive the test, whatever happened in it.
     for (int64_t pid : engine_pids_) {
@@ -64,20 +64,20 @@ class MonitoringTest : public ::testing::Test {
     ASSERT_TRUE(child.ok()) << child.status();
     serve_ = std::move(*child);
     for (int i = 0; i < 3000; ++i) {
-      std::istringstream lines(ReadFile(dir_ / "serve.out"));
+      std::istringstream lines(ReadWholeFile(dir_ / "serve.out"));
       std::string line;
       while (std::getline(lines, line)) {
         if (line.starts_with("http://")) {
           url_ = line;
-          const std::string key = ReadFile(dir_ / "data" / "admin.key");
+          const std::string key = ReadWholeFile(dir_ / "data" / "admin.key");
           key_ = key.substr(0, key.find('\n'));
           return;
         }
       }
-      ASSERT_FALSE(serve_->Poll().has_value()) << "serve exited: " << ReadFile(dir_ / "serve.log");
+      ASSERT_FALSE(serve_->Poll().has_value()) << "serve exited: " << ReadWholeFile(dir_ / "serve.log");
       std::this_thread::sleep_for(10ms);
     }
-    FAIL() << "serve did not start: " << ReadFile(dir_ / "serve.log");
+    FAIL() << "serve did not start: " << ReadWholeFile(dir_ / "serve.log");
   }
 
   common::HttpResponse Call(common::HttpMethod method, const std::string& path, const json& body = nullptr) {
@@ -115,7 +115,7 @@ class MonitoringTest : public ::testing::Test {
     auto child = Subprocess::Spawn({.argv = {"/bin/sh", "-c", command}, .stdout_path = path, .stderr_path = path});
     if (!child.ok()) return -1;
     auto status = (*child)->Wait(60s);
-    *output = ReadFile(path);
+    *output = ReadWholeFile(path);
     return status.has_value() ? status->code : -1;
   }
 
@@ -135,7 +135,7 @@ TEST_F(MonitoringTest, SeriesReachTheAdminApiTheReExportAndARealPrometheus) {
     answered = Chat();
     if (!answered) std::this_thread::sleep_for(200ms);
   }
-  ASSERT_TRUE(answered) << ReadFile(dir_ / "serve.log");
+  ASSERT_TRUE(answered) << ReadWholeFile(dir_ / "serve.log");
   const json instances = GetJson("/admin/v1/instances?deployment=demo")["data"];
   ASSERT_EQ(instances.size(), 1u) << instances;
   const std::string instance = instances[0]["id"];
@@ -153,7 +153,7 @@ TEST_F(MonitoringTest, SeriesReachTheAdminApiTheReExportAndARealPrometheus) {
     }
     if (point.is_null()) std::this_thread::sleep_for(200ms);
   }
-  ASSERT_FALSE(point.is_null()) << "no requests in the series; " << ReadFile(dir_ / "serve.log");
+  ASSERT_FALSE(point.is_null()) << "no requests in the series; " << ReadWholeFile(dir_ / "serve.log");
   EXPECT_GT(point["tokens_per_second"].get<double>(), 0);
   EXPECT_GT(point["generation_tokens_per_second"].get<double>(), 0);
   EXPECT_GT(point["latency_p50_seconds"].get<double>(), 0);
@@ -219,7 +219,7 @@ TEST_F(MonitoringTest, SeriesReachTheAdminApiTheReExportAndARealPrometheus) {
   // The shipped dashboard's queries are valid PromQL with its variables filled in, and the
   // shipped scrape configuration is valid.
   const std::filesystem::path deploy = std::filesystem::path(TRIPLANE_SOURCE_DIR) / "deploy";
-  absl::StatusOr<json> dashboard = common::ParseJson(ReadFile(deploy / "grafana" / "triplane-dashboard.json"));
+  absl::StatusOr<json> dashboard = common::ParseJson(ReadWholeFile(deploy / "grafana" / "triplane-dashboard.json"));
   ASSERT_TRUE(dashboard.ok()) << dashboard.status();
   ASSERT_FALSE((*dashboard)["panels"].empty());
   for (const json& panel : (*dashboard)["panels"]) {

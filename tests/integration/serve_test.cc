@@ -12,6 +12,7 @@
 #include "common/subprocess.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/engine_process.h"
 
 namespace triplane {
 namespace {
@@ -21,12 +22,7 @@ using common::HttpClient;
 using common::Subprocess;
 using ::testing::HasSubstr;
 
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::ReadWholeFile;
 
 class ServeTest : public ::testing::Test {
  protected:
@@ -53,7 +49,7 @@ class ServeTest : public ::testing::Test {
     static const std::regex kListening(R"(serving on http://127\.0\.0\.1:(\d+))");
     for (int i = 0; i < 1000; ++i) {
       std::smatch m;
-      std::string log = ReadFile(log_);
+      std::string log = ReadWholeFile(log_);
       if (std::regex_search(log, m, kListening)) return std::stoi(m[1]);
       if (serve_->Poll()) return 0;
       std::this_thread::sleep_for(10ms);
@@ -68,7 +64,7 @@ class ServeTest : public ::testing::Test {
 
 TEST_F(ServeTest, AnswersHealthAndMetricsThatPassPromtool) {
   int port = StartServe();
-  ASSERT_GT(port, 0) << ReadFile(log_);
+  ASSERT_GT(port, 0) << ReadWholeFile(log_);
   std::string base = "http://127.0.0.1:" + std::to_string(port);
   HttpClient client;
   auto health = client.Send({.url = base + "/health"});
@@ -98,8 +94,8 @@ TEST_F(ServeTest, AnswersHealthAndMetricsThatPassPromtool) {
   ASSERT_TRUE(promtool.ok());
   auto status = (*promtool)->Wait(60s);
   ASSERT_TRUE(status.has_value());
-  EXPECT_EQ(status->code, 0) << ReadFile(dir_ / "promtool.txt");
-  EXPECT_EQ(ReadFile(dir_ / "promtool.txt"), "");
+  EXPECT_EQ(status->code, 0) << ReadWholeFile(dir_ / "promtool.txt");
+  EXPECT_EQ(ReadWholeFile(dir_ / "promtool.txt"), "");
 
   // SIGTERM drains and exits cleanly.
   ASSERT_TRUE(serve_->Signal(SIGTERM));
@@ -108,7 +104,7 @@ TEST_F(ServeTest, AnswersHealthAndMetricsThatPassPromtool) {
   EXPECT_EQ(exit->code, 0) << exit->ToString();
 
   // Every log line is JSON; request lines carry the request id the client saw.
-  std::istringstream lines(ReadFile(log_));
+  std::istringstream lines(ReadWholeFile(log_));
   std::string line;
   bool saw_health = false;
   std::string health_id(health->headers.Get("x-request-id").value_or("?"));
@@ -125,7 +121,7 @@ TEST_F(ServeTest, AnswersHealthAndMetricsThatPassPromtool) {
 
 TEST_F(ServeTest, PortInUseIsAOneLineErrorAndNonZeroExit) {
   int port = StartServe();
-  ASSERT_GT(port, 0) << ReadFile(log_);
+  ASSERT_GT(port, 0) << ReadWholeFile(log_);
   auto second_log = dir_ / "second.log";
   auto second = Subprocess::Spawn({.argv = {TRIPLANE_BINARY, "serve", "--port", std::to_string(port),
                                             "--data-dir", (dir_ / "data2").string()},
@@ -135,7 +131,7 @@ TEST_F(ServeTest, PortInUseIsAOneLineErrorAndNonZeroExit) {
   auto status = (*second)->Wait(30s);
   ASSERT_TRUE(status.has_value());
   EXPECT_NE(status->code, 0);
-  std::string output = ReadFile(second_log);
+  std::string output = ReadWholeFile(second_log);
   EXPECT_THAT(output, HasSubstr("cannot listen on 127.0.0.1:" + std::to_string(port)));
   EXPECT_EQ(std::count(output.begin(), output.end(), '\n'), 1) << output;
 }

@@ -19,7 +19,7 @@
 namespace triplane::testing {
 
 inline std::string ReadWholeFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   std::stringstream s;
   s << in.rdbuf();
   return s.str();

@@ -111,7 +111,8 @@ Attempt Fetch(common::HttpClient& client, const std::string& url, const PullOpti
              const std::optional<std::string_view> length = headers.Get("Content-Length");
              if (status == 206 && have > 0) {
                const auto range = headers.Get("Content-Range");
-               const auto [start, total] = ParseContentRange(range ? *range : "");
+               const auto [start, total] =
+                   range ? ParseContentRange(*range) : std::pair<int64_t, int64_t>{-1, -1};
                if (start != have) {
                  attempt.http_status = 0;
                  attempt.status = absl::DataLossError("the server resumed at the wrong offset");

@@ -32,7 +32,7 @@ class BoundMethod : public Callable {
   MethodFn fn_;
 };
 
-absl::StatusOr<std::optional<std::string_view>> OptionalString(std::string_view method, const Value* v) {
+absl::StatusOr<std::optional<std::string_view>> OptionalMethodString(std::string_view method, const Value* v) {
   if (v == nullptr || v->is_none()) return std::nullopt;
   if (!v->is_string()) {
     return absl::InvalidArgumentError(fmt::format("{}() argument must be str or None, not {}", method, TypeName(*v)));
@@ -65,14 +65,14 @@ Value StringList(std::vector<std::string> parts) {
 
 absl::StatusOr<Value> Strip(const Value& self, const CallArgs& args, std::string_view name, bool left, bool right) {
   TP_RETURN_IF_ERROR(args.Check(name, 1, {}));
-  TP_ASSIGN_OR_RETURN(std::optional<std::string_view> chars, OptionalString(name, args.Get(0, "")));
+  TP_ASSIGN_OR_RETURN(std::optional<std::string_view> chars, OptionalMethodString(name, args.Get(0, "")));
   return Value(PyStrip(self.as_string(), chars, left, right));
 }
 
 absl::StatusOr<Value> Split(const Value& self, const CallArgs& args, bool from_right) {
   const std::string_view name = from_right ? "rsplit" : "split";
   TP_RETURN_IF_ERROR(args.Check(name, 2, {"sep", "maxsplit"}));
-  TP_ASSIGN_OR_RETURN(std::optional<std::string_view> sep, OptionalString(name, args.Get(0, "sep")));
+  TP_ASSIGN_OR_RETURN(std::optional<std::string_view> sep, OptionalMethodString(name, args.Get(0, "sep")));
   TP_ASSIGN_OR_RETURN(int64_t maxsplit, OptionalInt(name, args.Get(1, "maxsplit"), -1));
   TP_ASSIGN_OR_RETURN(std::vector<std::string> parts, PySplit(self.as_string(), sep, maxsplit, from_right));
   return StringList(std::move(parts));

@@ -21,7 +21,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct RunResult {
+struct GgufRunResult {
   int exit_code = -1;
   std::string out;
   std::string err;
@@ -45,7 +45,7 @@ class GgufCommandTest : public ::testing::Test {
   std::string PathOf(std::string_view name) const { return (dir_ / name).string(); }
 
   // Runs the triplane binary with `args` (no shell metacharacters) via the shell.
-  RunResult Run(const std::string& args) const {
+  GgufRunResult Run(const std::string& args) const {
     const std::string out = PathOf("stdout"), err = PathOf("stderr");
     const std::string command =
         fmt::format("env -u TRIPLANE_JSON '{}' {} >'{}' 2>'{}'", TRIPLANE_BINARY, args, out, err);
@@ -73,7 +73,7 @@ class GgufCommandTest : public ::testing::Test {
 
 TEST_F(GgufCommandTest, InspectPrintsMetadataTensorsAndTotals) {
   const std::string path = WriteModel();
-  const RunResult result = Run(fmt::format("gguf inspect '{}'", path));
+  const GgufRunResult result = Run(fmt::format("gguf inspect '{}'", path));
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_THAT(result.out, HasSubstr("version:    3"));
   EXPECT_THAT(result.out, HasSubstr("alignment:  32"));
@@ -89,7 +89,7 @@ TEST_F(GgufCommandTest, InspectPrintsMetadataTensorsAndTotals) {
 
 TEST_F(GgufCommandTest, InspectJsonHasEveryValueInFull) {
   const std::string path = WriteModel();
-  const RunResult result = Run(fmt::format("gguf inspect --json '{}'", path));
+  const GgufRunResult result = Run(fmt::format("gguf inspect --json '{}'", path));
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const nlohmann::json json = nlohmann::json::parse(result.out);
   EXPECT_EQ(json["version"], 3);
@@ -114,7 +114,7 @@ TEST_F(GgufCommandTest, BadFileIsOneLineAndExitCodeOne) {
   const std::string path = PathOf("bad.gguf");
   const std::string version1("GGUF\x01\x00\x00\x00 and then nothing", 25);
   std::ofstream(path, std::ios::binary) << version1;
-  RunResult result = Run(fmt::format("gguf inspect '{}'", path));
+  GgufRunResult result = Run(fmt::format("gguf inspect '{}'", path));
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_THAT(result.err, HasSubstr("triplane gguf inspect: "));
   EXPECT_THAT(result.err, HasSubstr("version 1"));
@@ -127,7 +127,7 @@ TEST_F(GgufCommandTest, BadFileIsOneLineAndExitCodeOne) {
 }
 
 TEST_F(GgufCommandTest, GgufWithoutAToolIsAUsageError) {
-  const RunResult result = Run("gguf");
+  const GgufRunResult result = Run("gguf");
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.err, HasSubstr("subcommand"));
 }

@@ -12,6 +12,7 @@
 #include "testing/file_server.h"
 #include "testing/test_pki.h"
 #include "unit/control/repository/repository_test_support.h"
+#include "testing/status_message.h"
 
 namespace triplane::control {
 namespace {
@@ -25,9 +26,7 @@ using testing_support::ReadTinyGguf;
 using testing_support::TempDir;
 using testing_support::WriteTinyGguf;
 
-std::string Message(const absl::Status& status) {
-  return std::string(common::ToStd(status.message()));
-}
+using triplane::testing::Message;
 
 class RepositoryTest : public ::testing::Test {
  protected:

@@ -9,6 +9,7 @@
 #include "control/store/migrations.h"
 #include "gmock/gmock.h"
 #include "unit/control/store/store_test_fixture.h"
+#include "testing/status_message.h"
 
 namespace triplane::control {
 namespace {
@@ -17,9 +18,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string Message(const absl::Status& status) {
-  return std::string(common::ToStd(status.message()));
-}
+using triplane::testing::Message;
 
 TEST_P(StoreTest, CreatesGetsListsAndDeletesModels) {
   absl::StatusOr<Model> created =

@@ -17,6 +17,7 @@
 #include "gguf_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_message.h"
 
 namespace triplane::engine {
 namespace {
@@ -25,7 +26,7 @@ using ::testing::ElementsAre;
 using testing::GgufBytes;
 using ::testing::HasSubstr;
 
-std::string Message(const absl::Status& status) { return std::string(status.message()); }
+using triplane::testing::Message;
 
 std::vector<std::byte> Bytes(std::initializer_list<int> values) {
   std::vector<std::byte> out;

@@ -13,6 +13,7 @@
 #include "fmt/format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_message.h"
 
 namespace triplane::engine {
 namespace {
@@ -20,7 +21,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-std::string Message(const absl::Status& status) { return std::string(status.message()); }
+using triplane::testing::Message;
 
 std::string TempPath(std::string_view name) {
   return (std::filesystem::path(::testing::TempDir()) / fmt::format("{}_{}", getpid(), name))

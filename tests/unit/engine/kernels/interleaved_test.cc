@@ -26,11 +26,11 @@ using kernel_test::WeightRow;
 
 constexpr GgmlType kTypes[] = {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_K};
 
-std::string Name(GgmlType type) {
+std::string TypeName(GgmlType type) {
   return std::string(GetGgmlTypeTraits(static_cast<uint32_t>(type))->name);
 }
 
-int64_t Cols(GgmlType type) { return type == GgmlType::kQ4_K ? 3 * 256 : 23 * 32; }
+int64_t InterleavedCols(GgmlType type) { return type == GgmlType::kQ4_K ? 3 * 256 : 23 * 32; }
 
 std::vector<uint8_t> Interleave(const Problem& p) {
   std::vector<uint8_t> packed(p.weights.size());
@@ -58,14 +58,14 @@ TEST(InterleavedTest, AcceptsOnlyWholeGroupsOfSupportedTypes) {
 
 TEST(InterleavedTest, EveryRowDeinterleavesToItsOriginalBytes) {
   for (GgmlType type : kTypes) {
-    const Problem p = MakeProblemWithCols(type, 48, 0, Cols(type), 3);
+    const Problem p = MakeProblemWithCols(type, 48, 0, InterleavedCols(type), 3);
     const std::vector<uint8_t> packed = Interleave(p);
-    ASSERT_NE(packed, p.weights) << Name(type);
+    ASSERT_NE(packed, p.weights) << TypeName(type);
     const int64_t row_bytes = RowBytes(type, p.cols);
     std::vector<uint8_t> row(static_cast<size_t>(row_bytes));
     for (int64_t r = 0; r < p.rows; ++r) {
       DeinterleaveRow(type, packed.data(), p.cols, r, row.data());
-      ASSERT_EQ(std::memcmp(row.data(), WeightRow(p, r), row.size()), 0) << Name(type) << " row " << r;
+      ASSERT_EQ(std::memcmp(row.data(), WeightRow(p, r), row.size()), 0) << TypeName(type) << " row " << r;
     }
   }
 }
@@ -78,13 +78,13 @@ class InterleavedKernelTest : public testing::TestWithParam<int64_t> {
 
 TEST_P(InterleavedKernelTest, MatchesReferenceDot) {
   for (GgmlType type : kTypes) {
-    const Problem p = MakeProblemWithCols(type, 48, 6, Cols(type), 7);
+    const Problem p = MakeProblemWithCols(type, 48, 6, InterleavedCols(type), 7);
     const std::vector<float> out = Multiply(p, Interleave(p), p.n_act, 0, p.rows);
     for (int64_t a = 0; a < p.n_act; ++a) {
       for (int64_t r = 0; r < p.rows; ++r) {
         const float ref = VecDotRef(type, WeightRow(p, r), ActRow(p, a), p.cols);
         ASSERT_NEAR(out[a * p.rows + r], ref, 1e-6 * Magnitude(p, r, a))
-            << Name(type) << " act " << a << " row " << r;
+            << TypeName(type) << " act " << a << " row " << r;
       }
     }
   }
@@ -94,7 +94,7 @@ TEST_P(InterleavedKernelTest, MatchesReferenceDot) {
 // range, each output has the same bits as on the scalar target.
 TEST_P(InterleavedKernelTest, BitIdenticalToScalarForEveryBatchAndRowRange) {
   for (GgmlType type : kTypes) {
-    const Problem p = MakeProblemWithCols(type, 64, 70, Cols(type), 11);
+    const Problem p = MakeProblemWithCols(type, 64, 70, InterleavedCols(type), 11);
     const std::vector<uint8_t> packed = Interleave(p);
     hwy::SetSupportedTargetsForTest(HWY_SCALAR);
     ASSERT_FALSE(InterleavedKernelsFast());
@@ -106,7 +106,7 @@ TEST_P(InterleavedKernelTest, BitIdenticalToScalarForEveryBatchAndRowRange) {
       for (int64_t a = 0; a < n_act; ++a) {
         for (int64_t r = 0; r < p.rows; ++r) {
           const float want = r >= begin && r < end ? scalar[a * p.rows + r] : -1.0f;
-          ASSERT_EQ(out[a * p.rows + r], want) << Name(type) << " n_act " << n_act << " act " << a
+          ASSERT_EQ(out[a * p.rows + r], want) << TypeName(type) << " n_act " << n_act << " act " << a
                                                << " row " << r;
         }
       }

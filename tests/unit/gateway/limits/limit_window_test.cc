@@ -7,7 +7,7 @@
 namespace triplane::gateway {
 namespace {
 
-absl::Time Utc(int y, int mo, int d, int h, int mi, int s) {
+absl::Time WindowUtc(int y, int mo, int d, int h, int mi, int s) {
   return absl::FromCivil(absl::CivilSecond(y, mo, d, h, mi, s), absl::UTCTimeZone());
 }
 
@@ -23,20 +23,20 @@ TEST(LimitWindowTest, MinuteIsEpochSecondsOverSixty) {
 }
 
 TEST(LimitWindowTest, DayIsTheUtcDay) {
-  const LimitWindow w = WindowOf(LimitKind::kTokensPerDay, Utc(2026, 3, 15, 23, 59, 59));
+  const LimitWindow w = WindowOf(LimitKind::kTokensPerDay, WindowUtc(2026, 3, 15, 23, 59, 59));
   EXPECT_EQ(w.id, "20527");  // days since 1970-01-01
-  EXPECT_EQ(w.start, Utc(2026, 3, 15, 0, 0, 0));
-  EXPECT_EQ(w.end, Utc(2026, 3, 16, 0, 0, 0));
+  EXPECT_EQ(w.start, WindowUtc(2026, 3, 15, 0, 0, 0));
+  EXPECT_EQ(w.end, WindowUtc(2026, 3, 16, 0, 0, 0));
 }
 
 TEST(LimitWindowTest, MonthIsTheUtcCalendarMonth) {
-  const LimitWindow december = WindowOf(LimitKind::kTokensPerMonth, Utc(2026, 12, 31, 23, 59, 59));
+  const LimitWindow december = WindowOf(LimitKind::kTokensPerMonth, WindowUtc(2026, 12, 31, 23, 59, 59));
   EXPECT_EQ(december.id, "2026-12");
-  EXPECT_EQ(december.start, Utc(2026, 12, 1, 0, 0, 0));
-  EXPECT_EQ(december.end, Utc(2027, 1, 1, 0, 0, 0));
-  const LimitWindow leap = WindowOf(LimitKind::kTokensPerMonth, Utc(2028, 2, 29, 12, 0, 0));
+  EXPECT_EQ(december.start, WindowUtc(2026, 12, 1, 0, 0, 0));
+  EXPECT_EQ(december.end, WindowUtc(2027, 1, 1, 0, 0, 0));
+  const LimitWindow leap = WindowOf(LimitKind::kTokensPerMonth, WindowUtc(2028, 2, 29, 12, 0, 0));
   EXPECT_EQ(leap.id, "2028-02");
-  EXPECT_EQ(leap.end, Utc(2028, 3, 1, 0, 0, 0));
+  EXPECT_EQ(leap.end, WindowUtc(2028, 3, 1, 0, 0, 0));
 }
 
 TEST(LimitWindowTest, CounterNamesCarryKindWindowAndScope) {

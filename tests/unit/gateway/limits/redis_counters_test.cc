@@ -18,7 +18,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-const absl::Time kNow = absl::FromUnixSeconds(1'773'577'810);  // 2026-03-15 12:30:10 UTC
+const absl::Time kRedisNow = absl::FromUnixSeconds(1'773'577'810);  // 2026-03-15 12:30:10 UTC
 
 const std::vector<LimitSubject> kSubjects = {
     {.scope = "key:k1", .policy = {.requests_per_minute = 1000, .tokens_per_minute = 1000}}};
@@ -47,7 +47,7 @@ class RedisCountersFaultTest : public ::testing::Test {
     absl::StatusOr<LimitDecision> decision;
     do {
       Reservation reservation;
-      decision = counters.Reserve(kSubjects, 0, kNow, &reservation);
+      decision = counters.Reserve(kSubjects, 0, kRedisNow, &reservation);
       if (decision.ok() && decision->note.empty()) return;
       absl::SleepFor(absl::Milliseconds(20));
     } while (absl::Now() < deadline);
@@ -62,23 +62,23 @@ TEST_F(RedisCountersFaultTest, ClosedModeRefusesWhileRedisIsDown) {
   std::unique_ptr<RedisCounters> counters = Counters(FailMode::kClosed);
   ASSERT_NE(counters, nullptr);
   Reservation reservation;
-  absl::StatusOr<LimitDecision> decision = counters->Reserve(kSubjects, 100, kNow, &reservation);
+  absl::StatusOr<LimitDecision> decision = counters->Reserve(kSubjects, 100, kRedisNow, &reservation);
   ASSERT_TRUE(decision.ok()) << decision.status();
   EXPECT_TRUE(decision->allowed);
 
   server_->Stop();
   Reservation during;
-  decision = counters->Reserve(kSubjects, 100, kNow, &during);
+  decision = counters->Reserve(kSubjects, 100, kRedisNow, &during);
   EXPECT_EQ(decision.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(during.token_counters.empty());
   EXPECT_EQ(counters->Settle(reservation, 10).code(), absl::StatusCode::kUnavailable);
 
   RestartAndWait(*counters);
   // The restarted Redis is empty (no persistence) and its script cache too: limits hold.
-  decision = counters->Reserve(kSubjects, 1000, kNow, &reservation);
+  decision = counters->Reserve(kSubjects, 1000, kRedisNow, &reservation);
   ASSERT_TRUE(decision.ok()) << decision.status();
   EXPECT_TRUE(decision->allowed);
-  decision = counters->Reserve(kSubjects, 1, kNow, &reservation);
+  decision = counters->Reserve(kSubjects, 1, kRedisNow, &reservation);
   ASSERT_TRUE(decision.ok()) << decision.status();
   EXPECT_FALSE(decision->allowed);
 }
@@ -89,7 +89,7 @@ TEST_F(RedisCountersFaultTest, OpenModeAllowsWhileRedisIsDown) {
   server_->Stop();
   for (int i = 0; i < 3; ++i) {  // more than the limit would allow; one warning logged
     Reservation reservation;
-    absl::StatusOr<LimitDecision> decision = counters->Reserve(kSubjects, 600, kNow, &reservation);
+    absl::StatusOr<LimitDecision> decision = counters->Reserve(kSubjects, 600, kRedisNow, &reservation);
     ASSERT_TRUE(decision.ok()) << decision.status();
     EXPECT_TRUE(decision->allowed);
     EXPECT_THAT(decision->note, HasSubstr("limits not enforced"));
@@ -99,11 +99,11 @@ TEST_F(RedisCountersFaultTest, OpenModeAllowsWhileRedisIsDown) {
 
   RestartAndWait(*counters);
   Reservation reservation;
-  absl::StatusOr<LimitDecision> decision = counters->Reserve(kSubjects, 1000, kNow, &reservation);
+  absl::StatusOr<LimitDecision> decision = counters->Reserve(kSubjects, 1000, kRedisNow, &reservation);
   ASSERT_TRUE(decision.ok()) << decision.status();
   EXPECT_TRUE(decision->allowed);
   EXPECT_TRUE(decision->note.empty());
-  decision = counters->Reserve(kSubjects, 1, kNow, &reservation);
+  decision = counters->Reserve(kSubjects, 1, kRedisNow, &reservation);
   ASSERT_TRUE(decision.ok()) << decision.status();
   EXPECT_FALSE(decision->allowed);
 }
@@ -116,11 +116,11 @@ TEST_F(RedisCountersFaultTest, KeepsDatabasesAndPrefixesApart) {
   absl::StatusOr<std::unique_ptr<RedisCounters>> other =
       RedisCounters::Create({.url = server_->Url(), .key_prefix = "other:"});
   ASSERT_TRUE(db3.ok() && db0.ok() && other.ok());
-  ASSERT_TRUE((*db3)->AddUsage("team:t", 70, kNow).ok());
-  ASSERT_TRUE((*db0)->AddUsage("team:t", 5, kNow).ok());
-  EXPECT_EQ((*db3)->Usage("team:t", LimitKind::kTokensPerDay, kNow).value_or(-1), 70);
-  EXPECT_EQ((*db0)->Usage("team:t", LimitKind::kTokensPerDay, kNow).value_or(-1), 5);
-  EXPECT_EQ((*other)->Usage("team:t", LimitKind::kTokensPerDay, kNow).value_or(-1), 0);
+  ASSERT_TRUE((*db3)->AddUsage("team:t", 70, kRedisNow).ok());
+  ASSERT_TRUE((*db0)->AddUsage("team:t", 5, kRedisNow).ok());
+  EXPECT_EQ((*db3)->Usage("team:t", LimitKind::kTokensPerDay, kRedisNow).value_or(-1), 70);
+  EXPECT_EQ((*db0)->Usage("team:t", LimitKind::kTokensPerDay, kRedisNow).value_or(-1), 5);
+  EXPECT_EQ((*other)->Usage("team:t", LimitKind::kTokensPerDay, kRedisNow).value_or(-1), 0);
 }
 
 TEST(MakeLimitCountersTest, PicksTheStoreFromTheUrl) {
