@@ -62,7 +62,7 @@ void UsageRecorder::Loop() {
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || queue_.size() >= options_.batch;
+        return stopping_ || !queue_.empty();
       };
       mu_.AwaitWithTimeout(absl::Condition(&ready), options_.interval);
       stopping = stopping_;

@@ -1,10 +1,12 @@
 #pragma once
 
 // Writes usage-ledger rows asynchronously: Record() only queues (bounded; a full queue
-// drops the row and counts it in triplane_usage_dropped_total), a thread appends batches
-// to the store (up to `batch` rows, at least every `interval`), and Stop() writes
-// everything still queued, so a graceful shutdown loses nothing. A failed append is
-// retried (appends are idempotent by request id).
+// drops the row and counts it in triplane_usage_dropped_total) and a thread appends what
+// is queued as soon as there is anything, in one transaction of up to `batch` rows; rows
+// that arrive during a write go into the next one (group commit). So a SIGKILL loses at
+// most the rows of about one transaction, and Stop() writes everything still queued, so a
+// graceful shutdown loses nothing. A failed append is retried (appends are idempotent by
+// request id).
 
 #include <cstdint>
 #include <deque>
@@ -20,7 +22,7 @@ namespace triplane::control {
 struct UsageRecorderOptions {
   size_t capacity = 100'000;
   size_t batch = 500;
-  absl::Duration interval = absl::Milliseconds(200);
+  absl::Duration interval = absl::Milliseconds(200);  // longest wait on an idle queue
 };
 
 class UsageRecorder {
