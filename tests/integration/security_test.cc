@@ -392,11 +392,12 @@ TEST_F(SecurityTest, UnusableTlsFilesAreAOneLineErrorAndNonZeroExit) {
       {{"--tls-cert", identity.cert_file, "--tls-key", other.key_file}, other.key_file, true},
       {{"--tls-cert", identity.cert_file}, "--tls-key", false},
   };
-  for (const Case& c : cases) {
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
     std::vector<std::string> argv = {TRIPLANE_BINARY, "serve", "--port", "0", "--no-demo",
                                      "--data-dir", (dir_ / "data").string()};
     argv.insert(argv.end(), c.flags.begin(), c.flags.end());
-    const auto output = dir_ / "output.log";
+    const auto output = dir_ / ("output-" + std::to_string(i) + ".log");
     auto child = common::Subprocess::Spawn(
         {.argv = argv, .stdout_path = output.string(), .stderr_path = output.string()});
     ASSERT_TRUE(child.ok()) << child.status();
