@@ -377,6 +377,27 @@ TEST_F(SecurityTest, ServeAnswersHealthAndChatOverHttps) {
   EXPECT_FALSE(untrusting.Send({.url = serve_->url() + "/health"}).ok());
 }
 
+// TRIPLANE_TLS_CERT/KEY configure serve's own port, but the engines it starts stay plain
+// HTTP on loopback (their environment clears both): the demo model still answers.
+TEST_F(SecurityTest, TlsFromTheEnvironmentAppliesToServeButNotToItsEngines) {
+  testing::TestCa ca(dir_, "serve");
+  const testing::TlsIdentity identity = ca.Issue("serve", "IP:127.0.0.1");
+  serve_ = testing::ServeProcess::Start(
+      dir_, {}, {.ca_file = ca.cert_file()},
+      {"TRIPLANE_TLS_CERT=" + identity.cert_file, "TRIPLANE_TLS_KEY=" + identity.key_file});
+  ASSERT_NE(serve_, nullptr);
+  ASSERT_THAT(serve_->url(), StartsWith("https://127.0.0.1:"));
+  ASSERT_TRUE(serve_->WaitUntilAnswers("demo"));
+  // Each engine printed its URL line (DATA_DIR/instances/ID.out): plain http.
+  int engines = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ / "data" / "instances")) {
+    if (entry.path().extension() != ".out") continue;
+    ++engines;
+    EXPECT_THAT(testing::ReadWholeFile(entry.path()), StartsWith("http://127.0.0.1:")) << entry.path();
+  }
+  EXPECT_GE(engines, 1);
+}
+
 TEST_F(SecurityTest, UnusableTlsFilesAreAOneLineErrorAndNonZeroExit) {
   testing::TestCa ca(dir_, "serve");
   const testing::TlsIdentity identity = ca.Issue("serve", "DNS:localhost,IP:127.0.0.1");

@@ -27,10 +27,11 @@ class ServeProcess {
   // Starts `triplane serve --port 0 --data-dir DIR/data <extra>` and waits (up to a
   // minute) for its URL line (http:// or, with --tls-cert, https://). Null, with a test
   // failure, when it does not come. Call() uses a client with `client` options (a CA
-  // file for https://).
+  // file for https://); `env` ("NAME=value") is added to serve's environment.
   static std::unique_ptr<ServeProcess> Start(const std::filesystem::path& dir,
                                              const std::vector<std::string>& extra = {},
-                                             const common::HttpClientOptions& client = {}) {
+                                             const common::HttpClientOptions& client = {},
+                                             const std::vector<std::string>& env = {}) {
     auto serve = std::unique_ptr<ServeProcess>(new ServeProcess());
     serve->client_ = std::make_unique<common::HttpClient>(client);
     serve->dir_ = dir;
@@ -40,7 +41,7 @@ class ServeProcess {
                                      (dir / "data").string(), "--drain-timeout", "10"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto child = common::Subprocess::Spawn(
-        {.argv = argv, .stdout_path = out.string(), .stderr_path = serve->log_.string()});
+        {.argv = argv, .env = env, .stdout_path = out.string(), .stderr_path = serve->log_.string()});
     if (!child.ok()) {
       ADD_FAILURE() << child.status();
       return nullptr;
