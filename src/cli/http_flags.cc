@@ -67,7 +67,7 @@ void AddHttpServerFlags(CLI::App& app, common::HttpServerOptions& options) {
                  "Seconds one write to a slow client may take");
   CLI::Option* cert = app.add_option("--tls-cert", options.tls_cert_file,
                                      "Serve HTTPS (TLS 1.2+) with this PEM certificate chain, "
-                                     "leaf first (needs --tls-key)")
+                                     "leaf first")
                           ->type_name("FILE");
   CLI::Option* key = app.add_option("--tls-key", options.tls_key_file,
                                     "PEM private key of --tls-cert")
