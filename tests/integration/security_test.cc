@@ -331,7 +331,7 @@ TEST_F(SecurityTest, RawKeysAppearInNoLogStoreFileOrErrorBody) {
   EXPECT_TRUE(store_has_key_ids) << "no SQLite file in the data dir names key " << user_id;
 }
 
-TEST_F(SecurityTest, ServeAnswersHealthAndChatOverHttps) {
+TEST_F(SecurityTest, ServeAnswersHealthAndChatOverHttpsAlsoToTheOpenAiNodeClient) {
   testing::TestCa ca(dir_, "serve");
   const testing::TlsIdentity identity = ca.Issue("serve", "DNS:localhost,IP:127.0.0.1");
   serve_ = testing::ServeProcess::Start(
@@ -363,6 +363,41 @@ TEST_F(SecurityTest, ServeAnswersHealthAndChatOverHttps) {
   ASSERT_GE(events.size(), 2u);
   EXPECT_EQ(events.back(), "[DONE]");
   EXPECT_THAT(events.front(), HasSubstr("chat.completion.chunk"));
+
+  // The official `openai` npm client over https, trusting the CA through Node's own
+  // variable: the model list, a completion and a stream.
+  const std::filesystem::path source = TRIPLANE_SOURCE_DIR;
+  ASSERT_TRUE(std::filesystem::exists(source / "tests/node_modules/openai"))
+      << "the openai npm package is missing: run scripts/setup (npm ci in tests/)";
+  const std::string script = R"(
+const { OpenAI } = require(process.argv[1]);
+const client = new OpenAI({ baseURL: process.argv[2] + '/v1', apiKey: process.argv[3], maxRetries: 0 });
+(async () => {
+  const models = await client.models.list();
+  if (!models.data.some((m) => m.id === 'demo')) throw new Error('no demo model');
+  const chat = await client.chat.completions.create(
+      { model: 'demo', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 });
+  if (chat.object !== 'chat.completion' || chat.usage.completion_tokens < 1) throw new Error('bad chat');
+  let chunks = 0;
+  const stream = await client.chat.completions.create(
+      { model: 'demo', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, stream: true });
+  for await (const chunk of stream) chunks += chunk.object === 'chat.completion.chunk' ? 1 : 0;
+  if (chunks < 1) throw new Error('no chunks');
+  console.log(JSON.stringify({ ok: true, chunks }));
+})().catch((e) => { console.log(String(e)); process.exit(1); });
+)";
+  const auto node_log = dir_ / "node.log";
+  auto node = common::Subprocess::Spawn(
+      {.argv = {"/usr/bin/env", "node", "-e", script, (source / "tests/node_modules/openai").string(),
+                serve_->url(), user_key},
+       .env = {"NODE_EXTRA_CA_CERTS=" + ca.cert_file()},
+       .stdout_path = node_log.string(),
+       .stderr_path = node_log.string()});
+  ASSERT_TRUE(node.ok()) << node.status();
+  auto node_status = (*node)->Wait(120s);
+  ASSERT_TRUE(node_status.has_value()) << testing::ReadWholeFile(node_log);
+  EXPECT_EQ(node_status->code, 0) << testing::ReadWholeFile(node_log);
+  EXPECT_THAT(testing::ReadWholeFile(node_log), HasSubstr(R"("ok":true)"));
 
   // Plain HTTP on the HTTPS port: a 400 that says so, and the server carries on.
   const std::string plain_url = "http://" + serve_->url().substr(std::string("https://").size());
