@@ -100,7 +100,7 @@ int RunEngine(EngineFlags flags) {
   common::HttpServer server(flags.http, std::move(router));
   if (absl::Status status = server.Start(); !status.ok())
     return EngineError(common::ToStd(status.message()));
-  const std::string url = fmt::format("http://{}:{}", options.host, server.port());
+  const std::string url = ServerUrl(flags.http, server.port());
   if (!flags.instance_id.empty()) spdlog::info("instance {}", flags.instance_id);
   if (!options.api_key.empty()) spdlog::info("the API requires a key (Bearer or x-api-key)");
   spdlog::info("listening on {} while {} loads", url, options.model);

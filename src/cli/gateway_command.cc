@@ -44,6 +44,8 @@ int RunGateway(GatewayFlags& flags) {
   flags.gateway.host = flags.http.host;
   flags.gateway.port = flags.http.port;
   if (absl::Status status = flags.gateway.Validate(); !status.ok()) return GatewayError(status);
+  // Before waiting for the control plane: an unusable TLS file is an error at once.
+  if (absl::Status status = common::CheckTlsFiles(flags.http); !status.ok()) return GatewayError(status);
   if (flags.admin_key.empty()) {
     return GatewayError(absl::InvalidArgumentError(
         "an admin key is needed to follow the control plane: --admin-key or TRIPLANE_ADMIN_KEY"));
@@ -97,7 +99,7 @@ int RunGateway(GatewayFlags& flags) {
   gateway::AddWebRoutes(router);  // the chat page at /, the admin console at /admin
   server = std::make_unique<common::HttpServer>(flags.http, std::move(router));
   if (absl::Status status = server->Start(); !status.ok()) return GatewayError(status);
-  const std::string url = fmt::format("http://{}:{}", flags.http.host, server->port());
+  const std::string url = ServerUrl(flags.http, server->port());
   spdlog::info("triplane {} gateway: serving on {} (control plane {})", common::GetBuildInfo().version,
                url, flags.gateway.control_url);
   std::printf("%s\n", url.c_str());

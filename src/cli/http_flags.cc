@@ -65,6 +65,19 @@ void AddHttpServerFlags(CLI::App& app, common::HttpServerOptions& options) {
                  "Seconds a keep-alive connection waits for its next request");
   AddTimeoutFlag(app, "--write-timeout", options.write_timeout,
                  "Seconds one write to a slow client may take");
+  CLI::Option* cert = app.add_option("--tls-cert", options.tls_cert_file,
+                                     "Serve HTTPS (TLS 1.2+) with this PEM certificate chain, "
+                                     "leaf first")
+                          ->type_name("FILE");
+  CLI::Option* key = app.add_option("--tls-key", options.tls_key_file,
+                                    "PEM private key of --tls-cert")
+                         ->type_name("FILE");
+  cert->needs(key);
+  key->needs(cert);
+}
+
+std::string ServerUrl(const common::HttpServerOptions& options, uint16_t port) {
+  return fmt::format("{}://{}:{}", options.tls() ? "https" : "http", options.host, port);
 }
 
 }  // namespace triplane::cli

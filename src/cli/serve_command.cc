@@ -246,8 +246,12 @@ int RunPlanes(const PlaneFlags& flags, bool with_public_api) {
   common::MetricsRegistry& registry = common::MetricsRegistry::Default();
   RegisterBuildInfo(registry);
 
-  if (absl::Status status = ProbePort(flags.http); !status.ok()) {
-    std::fprintf(stderr, "triplane %s: %s\n", name, std::string(status.message()).c_str());
+  // Before the control plane touches the data dir or starts engines: a taken port or an
+  // unusable TLS file is a one-line error at once.
+  absl::Status early = ProbePort(flags.http);
+  if (early.ok()) early = common::CheckTlsFiles(flags.http);
+  if (!early.ok()) {
+    std::fprintf(stderr, "triplane %s: %s\n", name, std::string(early.message()).c_str());
     return 1;
   }
   // Set below once the proxy exists; the control plane is shut down before it goes.
@@ -318,7 +322,7 @@ int RunPlanes(const PlaneFlags& flags, bool with_public_api) {
     (*plane)->Shutdown(true);
     return 1;
   }
-  const std::string url = fmt::format("http://{}:{}", flags.http.host, server->port());
+  const std::string url = ServerUrl(flags.http, server->port());
   spdlog::info("triplane {} {}: serving on {} (admin API /admin/v1/, metrics /metrics)",
                common::GetBuildInfo().version, name, url);
   // The one place a secret is shown: on the terminal, once, never in the log.

@@ -5,13 +5,21 @@
 // its coroutine is the only code that touches the socket and the read buffer. Handlers
 // talk to the connection through an Exchange (mutex-guarded output queue) and wake it
 // by posting to its io_context.
+//
+// TLS: with a certificate, each connection's socket is wrapped in an asio::ssl::stream
+// (ServerStream) and the handshake runs before the first request; everything after it
+// reads and writes the stream the same way as a bare socket.
 
 #include <utility>  // Boost 1.74's Asio needs it before its own headers.
 
 #include "common/http_server.h"
 
+#include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <future>
@@ -26,6 +34,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -35,6 +46,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "absl/status/statusor.h"
 #include "common/strings.h"
 #include "fmt/format.h"
 #include "absl/synchronization/mutex.h"
@@ -42,12 +54,15 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/openai_error.h"
+#include "openssl/err.h"
+#include "openssl/ssl.h"
 
 namespace triplane::common {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
@@ -85,16 +100,152 @@ struct ServerMetrics {
         rejected(registry
                      .AddCounter("triplane_http_connections_rejected_total",
                                  "Connections closed at once because max_connections was reached.")
-                     .Get()) {}
+                     .Get()),
+        tls_handshake_failures(
+            registry
+                .AddCounter("triplane_http_tls_handshake_failures_total",
+                            "TLS handshakes that failed or timed out (plain HTTP sent to the "
+                            "TLS port included).")
+                .Get()) {}
 
   Family<Counter>& requests;
   Family<Histogram>& duration;
   Gauge& in_flight;
   Gauge& connections;
   Counter& rejected;
+  Counter& tls_handshake_failures;
 };
 
+// A connection's byte stream: the accepted TCP socket, with TLS over it when the server
+// has a certificate. Models Asio's AsyncReadStream and AsyncWriteStream so that Beast and
+// asio::async_write use either kind the same way. Not movable: the TLS layer refers to
+// the socket. Used by its connection's coroutine (one thread) only.
+class ServerStream {
+ public:
+  using executor_type = tcp::socket::executor_type;
+
+  // `tls_context` null: plain TCP. Otherwise it must outlive the handshake (OpenSSL
+  // keeps its own reference for the session after that).
+  ServerStream(tcp::socket socket, ssl::context* tls_context) : socket_(std::move(socket)) {
+    if (tls_context != nullptr) {
+      tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, *tls_context);
+    }
+  }
+  ServerStream(const ServerStream&) = delete;
+  ServerStream& operator=(const ServerStream&) = delete;
+
+  tcp::socket& socket() { return socket_; }
+  executor_type get_executor() { return socket_.get_executor(); }
+  // The TLS layer; null for plain TCP.
+  ssl::stream<tcp::socket&>* tls() { return tls_.get(); }
+
+  template <class MutableBuffers, class Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    return Initiate(buffers, std::forward<Token>(token), [](auto& stream, const auto& b, auto handler) {
+      stream.async_read_some(b, std::move(handler));
+    });
+  }
+
+  template <class ConstBuffers, class Token>
+  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+    return Initiate(buffers, std::forward<Token>(token), [](auto& stream, const auto& b, auto handler) {
+      stream.async_write_some(b, std::move(handler));
+    });
+  }
+
+ private:
+  // Starts `operation(stream, buffers, handler)` on the TLS stream or the bare socket.
+  template <class Buffers, class Token, class Operation>
+  auto Initiate(const Buffers& buffers, Token&& token, Operation operation) {
+    return asio::async_initiate<Token, void(boost::system::error_code, size_t)>(
+        [this, operation](auto handler, const Buffers& b) {
+          if (tls_) {
+            operation(*tls_, b, std::move(handler));
+          } else {
+            operation(socket_, b, std::move(handler));
+          }
+        },
+        token, buffers);
+  }
+
+  tcp::socket socket_;
+  std::unique_ptr<ssl::stream<tcp::socket&>> tls_;  // over socket_
+};
+
+// Fails with InvalidArgument naming `path` unless it can be opened for reading.
+absl::Status CheckReadableTlsFile(const std::string& path, std::string_view what) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    const int error = errno;
+    return absl::InvalidArgumentError(
+        fmt::format("cannot read the TLS {} file '{}': {}", what, path, std::strerror(error)));
+  }
+  std::fclose(file);
+  return absl::OkStatus();
+}
+
+// The TLS settings of a server: `options`' certificate chain and key, TLS 1.2 or newer,
+// no compression. InvalidArgument, naming the file, when they cannot be used.
+absl::StatusOr<std::unique_ptr<ssl::context>> MakeServerTlsContext(const HttpServerOptions& options) {
+  if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS needs both a certificate file and a private key file (--tls-cert and --tls-key)");
+  }
+  if (absl::Status status = CheckReadableTlsFile(options.tls_cert_file, "certificate"); !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = CheckReadableTlsFile(options.tls_key_file, "key"); !status.ok()) {
+    return status;
+  }
+  try {
+    auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
+    SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
+    context->set_options(ssl::context::default_workarounds | ssl::context::no_compression |
+                         ssl::context::single_dh_use);
+    // Renegotiation would make the disconnect watch's read write to the socket, and is a
+    // cheap way to make a server work hard: refuse it.
+    SSL_CTX_set_options(context->native_handle(), SSL_OP_NO_RENEGOTIATION);
+    boost::system::error_code ec;
+    context->use_certificate_chain_file(options.tls_cert_file, ec);
+    if (ec) {
+      ERR_clear_error();
+      return absl::InvalidArgumentError(fmt::format("cannot load the TLS certificate file '{}': {}",
+                                                    options.tls_cert_file, ec.message()));
+    }
+    context->use_private_key_file(options.tls_key_file, ssl::context::pem, ec);
+    if (ec) {
+      ERR_clear_error();
+      return absl::InvalidArgumentError(
+          fmt::format("cannot use the TLS key file '{}' with the certificate '{}': {}",
+                      options.tls_key_file, options.tls_cert_file, ec.message()));
+    }
+    if (SSL_CTX_check_private_key(context->native_handle()) != 1) {
+      ERR_clear_error();
+      return absl::InvalidArgumentError(
+          fmt::format("the TLS key file '{}' does not match the certificate '{}'",
+                      options.tls_key_file, options.tls_cert_file));
+    }
+    return context;
+  } catch (const boost::system::system_error& e) {
+    ERR_clear_error();
+    return absl::InternalError(fmt::format("cannot set up TLS: {}", e.what()));
+  }
+}
+
+// True when a TLS handshake failed because the client spoke plain HTTP.
+bool IsPlainHttpOnTlsPort(const boost::system::error_code& ec) {
+  if (ec.category() != asio::error::get_ssl_category()) return false;
+  const auto code = static_cast<unsigned long>(static_cast<unsigned int>(ec.value()));
+  return ERR_GET_LIB(code) == ERR_LIB_SSL &&
+         (ERR_GET_REASON(code) == SSL_R_HTTP_REQUEST || ERR_GET_REASON(code) == SSL_R_HTTPS_PROXY_REQUEST);
+}
+
 }  // namespace
+
+absl::Status CheckTlsFiles(const HttpServerOptions& options) {
+  if (!options.tls()) return absl::OkStatus();
+  return MakeServerTlsContext(options).status();
+}
 
 class Connection;
 
@@ -347,6 +498,7 @@ class HttpServer::Impl {
   std::vector<std::unique_ptr<asio::io_context>> iocs_;
   std::atomic<size_t> next_context_{0};
   std::unique_ptr<tcp::acceptor> acceptor_;  // on iocs_[0]
+  std::unique_ptr<ssl::context> tls_context_;  // set by Start() when TLS is on
   std::vector<std::thread> threads_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   uint16_t port_ = 0;
@@ -366,7 +518,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(HttpServer::Impl& server, tcp::socket socket)
       : server_(server),
-        socket_(std::move(socket)),
+        stream_(std::move(socket), server.tls_context_.get()),
+        socket_(stream_.socket()),
         executor_(socket_.get_executor()),
         signal_(executor_),
         deadline_(executor_) {
@@ -439,6 +592,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (exchange_) exchange_->Cancel();
   }
 
+  asio::awaitable<bool> Handshake();
+  asio::awaitable<void> AnswerPlainHttp();
+  asio::awaitable<void> ServeRequests();
   asio::awaitable<bool> WriteAll(std::string data);
   asio::awaitable<bool> WaitForFirstByte(std::chrono::milliseconds timeout);
   asio::awaitable<void> HandleRequest(bhttp::request_parser<bhttp::string_body>& parser);
@@ -449,7 +605,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> SendError(int status, std::string_view message);
 
   HttpServer::Impl& server_;
-  tcp::socket socket_;
+  ServerStream stream_;  // all reads and writes go through it (TLS or not)
+  tcp::socket& socket_;  // stream_'s socket: options, cancel, close
   asio::any_io_executor executor_;  // the socket's: its io_context, run by one thread
   asio::steady_timer signal_;    // cancelled to wake the coroutine
   asio::steady_timer deadline_;  // read/write timeouts
@@ -502,17 +659,21 @@ bool IsTimeout(const boost::system::error_code& ec, bool timed_out) {
 }  // namespace
 
 asio::awaitable<bool> Connection::WriteAll(std::string data) {
-  // Most responses fit in the socket buffer: write at once, without a timer.
   boost::system::error_code ec;
-  size_t written = socket_.write_some(asio::buffer(data), ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) {
-    ec = {};
-    written = 0;
+  size_t written = 0;
+  // Most responses fit in the socket buffer: write at once, without a timer. Not over
+  // TLS, where a synchronous write that would block can leave a record half-sent.
+  if (stream_.tls() == nullptr) {
+    written = socket_.write_some(asio::buffer(data), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec = {};
+      written = 0;
+    }
+    if (ec) co_return false;
+    if (written == data.size()) co_return true;
   }
-  if (ec) co_return false;
-  if (written == data.size()) co_return true;
   ArmDeadline(server_.options_.write_timeout);
-  co_await asio::async_write(socket_, asio::buffer(data.data() + written, data.size() - written),
+  co_await asio::async_write(stream_, asio::buffer(data.data() + written, data.size() - written),
                              asio::redirect_error(asio::use_awaitable, ec));
   DisarmDeadline();
   co_return !ec;
@@ -522,7 +683,7 @@ asio::awaitable<bool> Connection::WaitForFirstByte(std::chrono::milliseconds tim
   if (buffer_.size() > 0) co_return true;
   boost::system::error_code ec;
   ArmDeadline(timeout);
-  size_t n = co_await socket_.async_read_some(buffer_.prepare(4096),
+  size_t n = co_await stream_.async_read_some(buffer_.prepare(4096),
                                               asio::redirect_error(asio::use_awaitable, ec));
   DisarmDeadline();
   if (ec) co_return false;
@@ -541,7 +702,7 @@ void Connection::StartWatch() {
   if (buffer_.size() >= kMaxPipelinedBytes || !socket_.is_open()) return;
   watching_ = true;
   stop_watch_requested_ = false;
-  socket_.async_read_some(
+  stream_.async_read_some(
       buffer_.prepare(4096), asio::bind_executor(executor_, [self = shared_from_this()](
                                                               boost::system::error_code ec, size_t n) {
         self->watching_ = false;
@@ -570,8 +731,65 @@ asio::awaitable<void> Connection::StopWatch() {
 }
 
 
+asio::awaitable<bool> Connection::Handshake() {
+  ssl::stream<tcp::socket&>* tls = stream_.tls();
+  if (tls == nullptr) co_return true;
+  boost::system::error_code ec;
+  ArmDeadline(server_.options_.header_timeout);
+  co_await tls->async_handshake(ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+  DisarmDeadline();
+  if (!ec) co_return true;
+  server_.metrics_.tls_handshake_failures.Inc();
+  if (timed_out_) {
+    spdlog::debug("http: {} TLS handshake timeout, closing", remote_);
+  } else if (IsPlainHttpOnTlsPort(ec)) {
+    spdlog::debug("http: {} sent plain HTTP to the TLS port", remote_);
+    co_await AnswerPlainHttp();
+  } else {
+    spdlog::debug("http: {} TLS handshake failed: {}", remote_, ec.message());
+  }
+  ERR_clear_error();
+  co_return false;
+}
+
+asio::awaitable<void> Connection::AnswerPlainHttp() {
+  // Like nginx: tell a plain-HTTP client what went wrong, in plain text, rather than
+  // leave it with a reset. OpenSSL sends no alert in this case, so the socket is clean.
+  HttpResponse response = OpenAiErrorResponse(
+      400, "this port speaks HTTPS: a plain HTTP request was sent to it");
+  response.headers.Set("Connection", "close");
+  const std::string wire =
+      SerializeResponseHead(400, response.headers, response.body.size()) + response.body;
+  boost::system::error_code ec;
+  ArmDeadline(server_.options_.write_timeout);
+  co_await asio::async_write(socket_, asio::buffer(wire), asio::redirect_error(asio::use_awaitable, ec));
+  DisarmDeadline();
+  if (ec) co_return;
+  // Closing with the rest of the request unread would reset the connection and could
+  // discard the answer before the client reads it: half-close, then read until the
+  // client closes (bounded by the header timeout).
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  std::array<char, 4096> scratch;
+  ArmDeadline(server_.options_.header_timeout);
+  while (!ec) {
+    co_await socket_.async_read_some(asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, ec));
+  }
+  DisarmDeadline();
+}
+
 asio::awaitable<void> Connection::Run() {
   auto self = shared_from_this();
+  if (co_await Handshake()) co_await ServeRequests();
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  deadline_.cancel();
+  server_.open_connections_.fetch_sub(1);
+  server_.metrics_.connections.Dec();
+  server_.RemoveConnection(self);
+}
+
+asio::awaitable<void> Connection::ServeRequests() {
   const HttpServerOptions& options = server_.options_;
   bool first = true;
   while (!closing_ && socket_.is_open()) {
@@ -587,7 +805,7 @@ asio::awaitable<void> Connection::Run() {
     std::string_view buffered(static_cast<const char*>(buffer_.data().data()), buffer_.size());
     const bool header_buffered = buffered.find("\r\n\r\n") != std::string_view::npos;
     if (!header_buffered) ArmDeadline(options.header_timeout);
-    co_await bhttp::async_read_header(socket_, buffer_, parser,
+    co_await bhttp::async_read_header(stream_, buffer_, parser,
                                       asio::redirect_error(asio::use_awaitable, ec));
     DisarmDeadline();
     if (ec) {
@@ -599,20 +817,13 @@ asio::awaitable<void> Connection::Run() {
         co_await SendError(413, fmt::format("request body exceeds the limit of {} bytes", options.max_body_bytes));
       } else if (ec != bhttp::error::end_of_stream && ec != asio::error::eof &&
                  ec != asio::error::connection_reset && ec != asio::error::operation_aborted &&
-                 ec != asio::error::bad_descriptor) {
+                 ec != asio::error::bad_descriptor && ec != ssl::error::stream_truncated) {
         co_await SendError(400, fmt::format("malformed HTTP request: {}", ec.message()));
       }
       break;
     }
     co_await HandleRequest(parser);
   }
-  boost::system::error_code ignored;
-  socket_.shutdown(tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
-  deadline_.cancel();
-  server_.open_connections_.fetch_sub(1);
-  server_.metrics_.connections.Dec();
-  server_.RemoveConnection(self);
 }
 
 asio::awaitable<void> Connection::HandleRequest(bhttp::request_parser<bhttp::string_body>& parser) {
@@ -627,7 +838,7 @@ asio::awaitable<void> Connection::HandleRequest(bhttp::request_parser<bhttp::str
       }
     }
     ArmDeadline(options.body_timeout);
-    co_await bhttp::async_read(socket_, buffer_, parser, asio::redirect_error(asio::use_awaitable, ec));
+    co_await bhttp::async_read(stream_, buffer_, parser, asio::redirect_error(asio::use_awaitable, ec));
     DisarmDeadline();
     if (ec) {
       closing_ = true;
@@ -635,7 +846,8 @@ asio::awaitable<void> Connection::HandleRequest(bhttp::request_parser<bhttp::str
         co_await SendError(413, fmt::format("request body exceeds the limit of {} bytes", options.max_body_bytes));
       } else if (!IsTimeout(ec, timed_out_) && ec != asio::error::eof &&
                  ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message &&
-                 ec != asio::error::connection_reset && ec != asio::error::operation_aborted) {
+                 ec != asio::error::connection_reset && ec != asio::error::operation_aborted &&
+                 ec != ssl::error::stream_truncated) {
         co_await SendError(400, fmt::format("malformed HTTP request body: {}", ec.message()));
       }
       co_return;
@@ -827,6 +1039,11 @@ absl::Status HttpServer::Impl::Start() {
   {
     absl::MutexLock lock(&mu_);
     if (started_) return absl::FailedPreconditionError("server already started");
+  }
+  if (options_.tls()) {
+    absl::StatusOr<std::unique_ptr<ssl::context>> tls_context = MakeServerTlsContext(options_);
+    if (!tls_context.ok()) return tls_context.status();
+    tls_context_ = *std::move(tls_context);
   }
   boost::system::error_code ec;
   std::string host = options_.host == "localhost" ? "127.0.0.1" : options_.host;

@@ -8,6 +8,11 @@
 // by the connection coroutine, so a scheduler thread can stream tokens straight into
 // a response. While a handler runs, the connection watches the socket: if the client
 // goes away, the exchange is cancelled and the handler's OnCancel callbacks run.
+//
+// With a certificate and key (HttpServerOptions::tls_cert_file / tls_key_file) every
+// connection speaks TLS 1.2 or newer (OpenSSL): the handshake runs under the header
+// timeout before the first request is read. A plain-HTTP request on a TLS port gets a
+// plain-text 400 and the connection is closed; other failed handshakes just close it.
 
 #include <chrono>
 #include <cstddef>
@@ -38,7 +43,19 @@ struct HttpServerOptions {
   size_t max_buffered_bytes = 8u << 20;  // queued, unsent output per exchange
   int max_connections = 10'000;          // beyond this, new connections are closed at once
   MetricsRegistry* metrics = nullptr;    // null = MetricsRegistry::Default()
+  // TLS: PEM files of the certificate chain (leaf first) and its private key. Both empty:
+  // plain HTTP. Both set: HTTPS only. One without the other is an error at Start().
+  std::string tls_cert_file;
+  std::string tls_key_file;
+
+  bool tls() const { return !tls_cert_file.empty() || !tls_key_file.empty(); }
 };
+
+// Loads `options`' TLS certificate and key the way Start() does, without listening: OK
+// when TLS is off or the files are readable PEM and the key matches the certificate;
+// otherwise InvalidArgument naming the file and the reason. For commands that want to
+// fail before doing anything slow. Thread-safe.
+[[nodiscard]] absl::Status CheckTlsFiles(const HttpServerOptions& options);
 
 // One request/response exchange, handed to a handler. Every method is thread-safe.
 // The handler keeps the shared_ptr while it works; when the last reference is dropped
@@ -84,7 +101,7 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Binds, listens and starts the I/O threads. Fails with a clear status when the
-  // address is invalid or in use.
+  // address is invalid or in use, or when the TLS files cannot be used (see CheckTlsFiles).
   [[nodiscard]] absl::Status Start();
 
   // The bound port (useful with port 0). Valid after a successful Start().

@@ -25,10 +25,15 @@ namespace triplane::testing {
 class ServeProcess {
  public:
   // Starts `triplane serve --port 0 --data-dir DIR/data <extra>` and waits (up to a
-  // minute) for its URL line. Null, with a test failure, when it does not come.
+  // minute) for its URL line (http:// or, with --tls-cert, https://). Null, with a test
+  // failure, when it does not come. Call() uses a client with `client` options (a CA
+  // file for https://); `env` ("NAME=value") is added to serve's environment.
   static std::unique_ptr<ServeProcess> Start(const std::filesystem::path& dir,
-                                             const std::vector<std::string>& extra = {}) {
+                                             const std::vector<std::string>& extra = {},
+                                             const common::HttpClientOptions& client = {},
+                                             const std::vector<std::string>& env = {}) {
     auto serve = std::unique_ptr<ServeProcess>(new ServeProcess());
+    serve->client_ = std::make_unique<common::HttpClient>(client);
     serve->dir_ = dir;
     serve->log_ = dir / "serve.log";
     const std::filesystem::path out = dir / "serve.out";
@@ -36,7 +41,7 @@ class ServeProcess {
                                      (dir / "data").string(), "--drain-timeout", "10"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto child = common::Subprocess::Spawn(
-        {.argv = argv, .stdout_path = out.string(), .stderr_path = serve->log_.string()});
+        {.argv = argv, .env = env, .stdout_path = out.string(), .stderr_path = serve->log_.string()});
     if (!child.ok()) {
       ADD_FAILURE() << child.status();
       return nullptr;
@@ -46,7 +51,7 @@ class ServeProcess {
       std::istringstream lines(ReadWholeFile(out));
       std::string line;
       while (std::getline(lines, line)) {
-        if (line.starts_with("http://")) serve->url_ = line;
+        if (line.starts_with("http://") || line.starts_with("https://")) serve->url_ = line;
       }
       if (serve->child_->Poll().has_value()) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -77,7 +82,7 @@ class ServeProcess {
     if (!body.is_null()) request.body = body.dump();
     request.headers.Set("authorization", "Bearer " + (key.empty() ? admin_key_ : key));
     request.headers.Set("content-type", "application/json");
-    auto response = client_.Send(request);
+    auto response = client_->Send(request);
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : common::HttpResponse{.status = 0};
   }
@@ -107,7 +112,7 @@ class ServeProcess {
   std::filesystem::path dir_, log_;
   std::unique_ptr<common::Subprocess> child_;
   std::string url_, admin_key_;
-  common::HttpClient client_;
+  std::unique_ptr<common::HttpClient> client_;
 };
 
 }  // namespace triplane::testing

@@ -125,9 +125,10 @@ class LocalProvider::Impl {
     std::ofstream(entry->log_path, std::ios::trunc);
     absl::StatusOr<std::unique_ptr<common::Subprocess>> child = common::Subprocess::Spawn(
         {.argv = CommandLine(launch),
-         // The gateway calls its own engines without a key: one meant for a standalone
-         // engine must not reach them through the environment.
-         .env = {"TRIPLANE_API_KEY="},
+         // The gateway calls its own engines without a key, over plain HTTP on loopback:
+         // a key or certificate meant for a standalone engine (or for this server) must
+         // not reach them through the environment.
+         .env = {"TRIPLANE_API_KEY=", "TRIPLANE_TLS_CERT=", "TRIPLANE_TLS_KEY="},
          .stdout_path = entry->out_path,
          .stderr_path = entry->log_path});
     if (!child.ok()) return child.status();
