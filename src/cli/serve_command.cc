@@ -133,12 +133,6 @@ absl::StatusOr<std::unique_ptr<control::ControlPlane>> StartControlPlane(const P
       return p != nullptr ? p->Outstanding(instance) : 0;
     };
   }
-  if (flags.http.port != 0) {
-    const std::string port = std::to_string(flags.http.port);
-    for (std::string host : {flags.http.host, std::string("127.0.0.1"), std::string("localhost")}) {
-      options.refused_pull_hosts.push_back(host + ":" + port);
-    }
-  }
   return control::ControlPlane::Start(std::move(options));
 }
 
@@ -321,6 +315,11 @@ int RunPlanes(const PlaneFlags& flags, bool with_public_api) {
     std::fprintf(stderr, "triplane %s: %s\n", name, std::string(status.message()).c_str());
     (*plane)->Shutdown(true);
     return 1;
+  }
+  // Pulls from this server's own address are refused; with --port 0 the port is known
+  // only now (before any request can come).
+  for (const std::string& host : {flags.http.host, std::string("127.0.0.1"), std::string("localhost")}) {
+    (*plane)->repository().RefusePullsFrom(fmt::format("{}:{}", host, server->port()));
   }
   const std::string url = ServerUrl(flags.http, server->port());
   spdlog::info("triplane {} {}: serving on {} (admin API /admin/v1/, metrics /metrics)",

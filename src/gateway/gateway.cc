@@ -8,6 +8,7 @@
 #include <iterator>
 
 #include "common/http_server.h"
+#include "common/json.h"
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/openai_error.h"
@@ -209,9 +210,15 @@ std::vector<LimitSubject> LimitsFor(const GatewaySnapshot& snapshot, const KeyIn
 
 int64_t CostMicros(const nlohmann::json& price, int64_t prompt, int64_t completion) {
   if (!price.is_object()) return 0;
+  // Config values are free-form: a price that is not a number counts as 0 (value() would
+  // throw on "free" after the request was answered).
+  auto per_million = [&](const char* name) {
+    const auto it = price.find(name);
+    return it != price.end() && it->is_number() ? it->get<double>() : 0.0;
+  };
   // A price per million tokens in currency units is micro-units per token.
-  const double micros = static_cast<double>(prompt) * price.value("prompt_per_million", 0.0) +
-                        static_cast<double>(completion) * price.value("completion_per_million", 0.0);
+  const double micros = static_cast<double>(prompt) * per_million("prompt_per_million") +
+                        static_cast<double>(completion) * per_million("completion_per_million");
   return static_cast<int64_t>(std::llround(micros));
 }
 
@@ -274,11 +281,15 @@ void Gateway::Handle(std::shared_ptr<common::Responder> responder, std::string e
     return;
   }
   caller = *key;
-  nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
-    refuse(common::OpenAiErrorResponse(400, "the body is not a JSON object"));
+  // Depth-bounded: a body nested 10,000 levels deep is refused here, not built and forwarded.
+  absl::StatusOr<nlohmann::json> parsed = common::ParseJson(request.body);
+  if (!parsed.ok() || !parsed->is_object()) {
+    refuse(common::OpenAiErrorResponse(
+        400, parsed.ok() ? "the body is not a JSON object"
+                         : fmt::format("the body is not a JSON object: {}", common::ToStd(parsed.status().message()))));
     return;
   }
+  nlohmann::json body = *std::move(parsed);
   const auto model_field = body.find("model");
   if (model_field == body.end() || !model_field->is_string() || model_field->get_ref<const std::string&>().empty()) {
     refuse(common::OpenAiErrorResponse(400, "'model' is required and must be a string", {}, "model"));

@@ -11,8 +11,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/http_server.h"
+#include "common/json.h"
 #include "common/openai_error.h"
 #include "common/sse.h"
+#include "common/strings.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
 
@@ -33,14 +35,21 @@ constexpr std::string_view kRelayedHeaders[] = {"content-type", "cache-control",
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+// `object[name]` when it is an integer, else 0: an upstream (an external backend) may
+// send anything, and value() would throw on a string.
+int64_t UsageTokens(const nlohmann::json& object, const char* name) {
+  const auto it = object.find(name);
+  return it != object.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
+
 // Reads an OpenAI `usage` object into `result`.
 void ReadUsage(const nlohmann::json& usage, ForwardResult& result) {
   if (!usage.is_object()) return;
   result.usage_seen = true;
-  result.prompt_tokens = usage.value("prompt_tokens", int64_t{0});
-  result.completion_tokens = usage.value("completion_tokens", int64_t{0});
+  result.prompt_tokens = UsageTokens(usage, "prompt_tokens");
+  result.completion_tokens = UsageTokens(usage, "completion_tokens");
   if (auto details = usage.find("prompt_tokens_details"); details != usage.end() && details->is_object()) {
-    result.cached_tokens = details->value("cached_tokens", int64_t{0});
+    result.cached_tokens = UsageTokens(*details, "cached_tokens");
   }
 }
 
@@ -153,13 +162,20 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
     e->hints = std::move(request.hints);
     e->started = Clock::now();
     nlohmann::json& body = request.body;
-    e->result.stream = body.value("stream", false);
+    // The client's body as it came (value() would throw on "stream": "yes"); fields of
+    // the wrong type are left for the engine to refuse with a 400.
+    const auto stream = body.find("stream");
+    e->result.stream = stream != body.end() && stream->is_boolean() && stream->get<bool>();
     if (e->result.stream && e->path != "/v1/embeddings") {
       // Usage is always collected: ask for it, and hide it from a client that did not.
       nlohmann::json& stream_options = body["stream_options"];
-      if (!stream_options.is_object()) stream_options = nlohmann::json::object();
-      e->strip_usage = !stream_options.value("include_usage", false);
-      stream_options["include_usage"] = true;
+      if (stream_options.is_null()) stream_options = nlohmann::json::object();
+      const auto include = stream_options.is_object() ? stream_options.find("include_usage") : stream_options.end();
+      if (stream_options.is_object() &&
+          (include == stream_options.end() || include->is_null() || include->is_boolean())) {
+        e->strip_usage = !(include != stream_options.end() && include->is_boolean() && include->get<bool>());
+        stream_options["include_usage"] = true;
+      }
     }
     e->body = body.dump();
     for (const Upstream& u : e->upstreams) {
@@ -232,11 +248,14 @@ class Proxy::Impl : public std::enable_shared_from_this<Impl> {
   // Without the gateway: any caller, routed by `options_.route`.
   void ForwardUnauthenticated(std::shared_ptr<common::Responder> responder) {
     const common::HttpRequest& request = responder->request();
-    nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) {
-      responder->Send(common::OpenAiErrorResponse(400, "the body is not a JSON object"));
+    absl::StatusOr<nlohmann::json> parsed = common::ParseJson(request.body);  // depth-bounded
+    if (!parsed.ok() || !parsed->is_object()) {
+      responder->Send(common::OpenAiErrorResponse(
+          400, parsed.ok() ? "the body is not a JSON object"
+                           : fmt::format("the body is not a JSON object: {}", common::ToStd(parsed.status().message()))));
       return;
     }
+    nlohmann::json body = *std::move(parsed);
     const auto model = body.find("model");
     if (model == body.end() || !model->is_string() || model->get_ref<const std::string&>().empty()) {
       responder->Send(common::OpenAiErrorResponse(400, "'model' is required and must be a string",

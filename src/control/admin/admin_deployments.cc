@@ -16,6 +16,9 @@ using nlohmann::json;
 namespace {
 
 constexpr int64_t kInt32Max = INT32_MAX;
+// The most replicas a deployment may ask for, as autoscale's max_replicas: a typo of
+// 1000000000 is refused rather than left for the reconciler to try.
+constexpr int64_t kMaxReplicas = 1000;
 // A PATCH without if_generation re-reads and retries this often when another writer
 // changed the deployment between its read and its write.
 constexpr int kPatchAttempts = 3;
@@ -80,7 +83,7 @@ absl::Status ApplyAutoscale(const json& body, DeploymentSpec& spec) {
 
 // Applies the spec fields a POST or PATCH body gives (replicas, version, engine, autoscale).
 absl::Status ApplySpecFields(const Fields& fields, const json& body, DeploymentSpec& spec) {
-  TP_ASSIGN_OR_RETURN(std::optional<int64_t> replicas, fields.Int("replicas", 0, kInt32Max));
+  TP_ASSIGN_OR_RETURN(std::optional<int64_t> replicas, fields.Int("replicas", 0, kMaxReplicas));
   TP_ASSIGN_OR_RETURN(std::optional<std::string> version, fields.String("version"));
   TP_ASSIGN_OR_RETURN(const json* engine, fields.Object("engine"));
   if (replicas) spec.replicas = static_cast<int32_t>(*replicas);

@@ -83,6 +83,21 @@ Result Records(Store& store, const Call& call) {
   return List(JsonArray(rows));
 }
 
+// Field `name` of a usage row as a non-negative integer (0 when absent or null). A plain
+// value<int64_t>() would take 1.5, cast 1e19 out of range and let negative counts shrink
+// a budget.
+absl::StatusOr<int64_t> UsageCount(const json& row, const char* name) {
+  const auto it = row.find(name);
+  if (it == row.end() || it->is_null()) return 0;
+  const bool in_range = it->is_number_unsigned()  ? it->get<uint64_t>() <= INT64_MAX
+                        : it->is_number_integer() ? it->get<int64_t>() >= 0
+                                                  : false;
+  if (!in_range) {
+    return BadParam(std::string("records.") + name, fmt::format("'{}' must be a non-negative integer", name));
+  }
+  return it->get<int64_t>();
+}
+
 // POST /admin/v1/usage: rows from a gateway running in its own process.
 Result Ingest(Store& store, const Call& call) {
   TP_ASSIGN_OR_RETURN(json body, ParseBody(call.request));
@@ -108,14 +123,16 @@ Result Ingest(Store& store, const Call& call) {
       row.deployment = r.value("deployment", "");
       row.instance = r.value("instance", "");
       row.endpoint = r.value("endpoint", "");
-      row.status = r.value("status", 0);
+      TP_ASSIGN_OR_RETURN(const int64_t status, UsageCount(r, "status"));
+      if (status > 999) return BadParam("records.status", "'status' must be an HTTP status");
+      row.status = static_cast<int>(status);
       row.stream = r.value("stream", false);
-      row.prompt_tokens = r.value("prompt_tokens", int64_t{0});
-      row.completion_tokens = r.value("completion_tokens", int64_t{0});
-      row.cached_tokens = r.value("cached_tokens", int64_t{0});
+      TP_ASSIGN_OR_RETURN(row.prompt_tokens, UsageCount(r, "prompt_tokens"));
+      TP_ASSIGN_OR_RETURN(row.completion_tokens, UsageCount(r, "completion_tokens"));
+      TP_ASSIGN_OR_RETURN(row.cached_tokens, UsageCount(r, "cached_tokens"));
       row.latency_seconds = r.value("latency_seconds", 0.0);
       row.ttft_seconds = r.value("ttft_seconds", 0.0);
-      row.cost_micros = r.value("cost_micros", int64_t{0});
+      TP_ASSIGN_OR_RETURN(row.cost_micros, UsageCount(r, "cost_micros"));
       row.error = r.value("error", "");
     } catch (const json::exception&) {
       return BadParam("records", "a usage row has a field of the wrong type", "invalid_type");

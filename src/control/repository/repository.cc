@@ -1,7 +1,11 @@
 #include "control/repository/repository.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -36,14 +40,26 @@ bool IsFinished(PullState state) {
 }
 
 // "localhost", 127.x.y.z, "::1" and the wildcard addresses all reach this machine's
-// loopback-bound servers: one spelling for the refused-host check.
+// loopback-bound servers: one spelling for the refused-host check. IPv4 addresses are
+// read as the resolver reads them (inet_aton: "127.1", "2130706433", "0x7f000001" are
+// 127.0.0.1), IPv6 ones with their IPv4-mapped forms; other names are compared as written.
 std::string CanonicalHost(std::string_view host) {
   std::string h = common::AsciiToLower(host);
   if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  if (h == "localhost" || h.starts_with("127.") || h == "::1" || h == "0.0.0.0" || h == "::") {
-    return "127.0.0.1";
+  if (h == "localhost") return "127.0.0.1";
+  in_addr v4{};
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, h.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6) || IN6_IS_ADDR_UNSPECIFIED(&v6)) return "127.0.0.1";
+    if (!IN6_IS_ADDR_V4MAPPED(&v6)) return h;
+    std::memcpy(&v4, &v6.s6_addr[12], sizeof(v4));
+  } else if (::inet_aton(h.c_str(), &v4) == 0) {
+    return h;
   }
-  return h;
+  const uint32_t address = ntohl(v4.s_addr);
+  if ((address >> 24) == 127 || address == 0) return "127.0.0.1";
+  char text[INET_ADDRSTRLEN] = {};
+  return ::inet_ntop(AF_INET, &v4, text, sizeof(text)) != nullptr ? std::string(text) : h;
 }
 
 // "host:port" → canonical "host:port"; IPv6 hosts may be bracketed.
@@ -106,7 +122,8 @@ nlohmann::json ToJson(const PullJob& job) {
 
 class ModelRepository::Impl {
  public:
-  Impl(Store& store, RepositoryOptions options) : store_(store), options_(std::move(options)) {
+  Impl(Store& store, RepositoryOptions options)
+      : store_(store), options_(std::move(options)), refused_hosts_(options_.refused_hosts) {
     std::error_code ec;
     models_dir_ = std::filesystem::absolute(options_.models_dir, ec).lexically_normal().string();
     if (!models_dir_.empty() && models_dir_.back() == '/') models_dir_.pop_back();
@@ -169,14 +186,13 @@ class ModelRepository::Impl {
           fmt::format("invalid URL '{}': {}", request.url, url_error));
     }
     const std::string target = CanonicalHostPort(fmt::format("{}:{}", url->host, url->port));
-    for (const std::string& refused : options_.refused_hosts) {
+    absl::MutexLock lock(&mu_);
+    for (const std::string& refused : refused_hosts_) {
       if (CanonicalHostPort(refused) == target) {
         return absl::InvalidArgumentError(fmt::format(
             "refusing to pull from {}: it is the control plane's own address", request.url));
       }
     }
-
-    absl::MutexLock lock(&mu_);
     if (stopping_) return absl::UnavailableError("the model repository is shutting down");
     for (const auto& [n, entry] : jobs_) {
       const PullJob& other = entry->job;
@@ -202,6 +218,11 @@ class ModelRepository::Impl {
     jobs_.emplace(number, std::move(entry));
     queue_.push_back(number);
     return snapshot;
+  }
+
+  void RefusePullsFrom(std::string host_port) {
+    absl::MutexLock lock(&mu_);
+    refused_hosts_.push_back(std::move(host_port));
   }
 
   absl::StatusOr<PullJob> GetPull(std::string_view id) const {
@@ -498,6 +519,7 @@ class ModelRepository::Impl {
   std::deque<int64_t> queue_ ABSL_GUARDED_BY(mu_);
   int64_t next_job_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::string> refused_hosts_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> workers_;
 };
 
@@ -514,6 +536,10 @@ absl::StatusOr<ModelVersion> ModelRepository::AddFromPath(const AddVersionReques
 absl::StatusOr<PullJob> ModelRepository::StartPull(const PullRequest& request,
                                                    const WriteOptions& options) {
   return impl_->StartPull(request, options);
+}
+
+void ModelRepository::RefusePullsFrom(std::string host_port) {
+  impl_->RefusePullsFrom(std::move(host_port));
 }
 
 absl::StatusOr<PullJob> ModelRepository::GetPull(std::string_view id) const {

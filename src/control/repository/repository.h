@@ -96,6 +96,9 @@ class ModelRepository {
   // taken) and queues the download; returns the job at once.
   [[nodiscard]] absl::StatusOr<PullJob> StartPull(const PullRequest& request,
                                                   const WriteOptions& options);
+  // Adds "host:port" to RepositoryOptions::refused_hosts, e.g. once a server bound to
+  // port 0 knows its port. Thread-safe.
+  void RefusePullsFrom(std::string host_port);
   [[nodiscard]] absl::StatusOr<PullJob> GetPull(std::string_view id) const;
   std::vector<PullJob> ListPulls() const;  // newest first
   // Stops a queued or running pull (its partial file is kept for a later resume).

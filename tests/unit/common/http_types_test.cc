@@ -117,6 +117,18 @@ TEST(JsonTest, RejectsNestingBeyondTheLimitWithoutCrashing) {
   EXPECT_TRUE(ParseJson(std::string(10, '[') + std::string(10, ']')).ok());
 }
 
+TEST(JsonTest, CountsOnlyBracketsOutsideStringsAgainstTheDepthLimit) {
+  // Exactly the limit parses; one level more does not, closed or not.
+  EXPECT_TRUE(ParseJson(std::string(64, '[') + std::string(64, ']')).ok());
+  EXPECT_FALSE(ParseJson(std::string(65, '[') + std::string(65, ']')).ok());
+  EXPECT_FALSE(ParseJson(std::string(10'000'000, '[')).ok());
+  EXPECT_FALSE(ParseJson(R"({"a":)" + std::string(64, '[') + std::string(64, ']') + "}").ok());
+  // Brackets and escaped quotes inside strings are text.
+  auto text = ParseJson(R"({"a": "[[[[\"{{{{", "b": [1]})", 2);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ((*text)["a"], "[[[[\"{{{{");
+}
+
 TEST(OpenAiErrorTest, MapsStatusesToHttpAndOpenAiTypes) {
   HttpResponse response = OpenAiErrorResponse(absl::NotFoundError("model 'x' not found"));
   EXPECT_EQ(response.status, 404);

@@ -7,6 +7,7 @@
 #include "common/sha256.h"
 #include "common/strings.h"
 #include "control/store/store_factory.h"
+#include "fmt/format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/file_server.h"
@@ -275,6 +276,19 @@ TEST_F(RepositoryPullTest, TheControlPlanesOwnAddressIsRefused) {
             absl::StatusCode::kInvalidArgument);
   Open({"127.0.0.1:1"});
   EXPECT_TRUE(Pull(server_->url()).ok()) << "another port is not the control plane";
+}
+
+TEST_F(RepositoryPullTest, EverySpellingOfLoopbackIsTheOwnAddressOnceItIsKnown) {
+  const std::string port = std::to_string(server_->port());
+  Open({});
+  // A server on port 0 learns its port after the repository exists.
+  repo_->RefusePullsFrom("127.0.0.1:" + port);
+  for (const char* host : {"127.0.0.1", "127.1", "127.0.0.2", "2130706433", "0x7f000001", "0177.0.0.1",
+                           "0.0.0.0", "[::1]", "[::]", "[::ffff:127.0.0.1]", "LocalHost"}) {
+    const std::string url = fmt::format("http://{}:{}/model.gguf", host, port);
+    EXPECT_EQ(Pull(url).status().code(), absl::StatusCode::kInvalidArgument) << url;
+  }
+  EXPECT_THAT(repo_->ListPulls(), IsEmpty());
 }
 
 TEST_F(RepositoryPullTest, CancelStopsQueuedAndRunningPulls) {
