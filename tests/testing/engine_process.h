@@ -15,15 +15,9 @@
 
 #include "common/subprocess.h"
 #include "gtest/gtest.h"
+#include "testing/server_process_util.h"
 
 namespace triplane::testing {
-
-inline std::string ReadWholeFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Writes a tiny random llama model with `vocab`'s tokenizer to `out`; fails the test on error.
 inline void WriteTinyModel(const std::filesystem::path& vocab, const std::filesystem::path& out) {

@@ -1,13 +1,15 @@
 #pragma once
 
 // Small helpers for the fixtures that run real servers in tests (postgres_server.h,
-// redis_server.h): a free loopback port and the end of a log file for failure messages.
+// redis_server.h, engine_process.h): a free loopback port, a whole file, and the end of a
+// log file for failure messages.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -33,7 +35,7 @@ inline int FreeLoopbackPort() {
 }
 
 // The whole file at `path` ("" when it cannot be read).
-inline std::string ReadWholeFile(const std::string& path) {
+inline std::string ReadWholeFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
