@@ -19,10 +19,6 @@
 namespace triplane::control {
 namespace {
 
-bool IsTerminal(InstanceState state) {
-  return state == InstanceState::kStopped || state == InstanceState::kFailed;
-}
-
 // Starting or ready: an instance that serves, or will, unless we stop it.
 bool IsLive(InstanceState state) {
   return state == InstanceState::kStarting || state == InstanceState::kReady;

@@ -157,7 +157,7 @@ Attempt Fetch(common::HttpClient& client, const std::string& url, const PullOpti
   return attempt;
 }
 
-absl::Status HttpError(int status, const std::string& url) {
+absl::Status HttpStatusError(int status, const std::string& url) {
   const std::string message = fmt::format("{} answered HTTP {}", url, status);
   if (status == 404 || status == 410) return absl::NotFoundError(message);
   if (status == 401 || status == 403) return absl::PermissionDeniedError(message);
@@ -210,7 +210,7 @@ absl::StatusOr<PullResult> PullFile(const PullOptions& options) {
     }
     if (attempt.http_status >= 400 && attempt.http_status < 500 && attempt.http_status != 408 &&
         attempt.http_status != 429) {
-      return HttpError(attempt.http_status, options.url);
+      return HttpStatusError(attempt.http_status, options.url);
     }
     if (options.cancel && options.cancel->load()) return absl::CancelledError("pull cancelled");
     const bool complete = attempt.status.ok() && (attempt.http_status == 200 || attempt.http_status == 206) &&

@@ -62,12 +62,12 @@ bool IsNameChar(char c) {
 }
 
 // RFC 3339 in UTC with microseconds, as the admin API shows times.
-std::string TimeText(absl::Time t) {
+std::string RowTimeText(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
 }
 
 nlohmann::json OptionalTime(const std::optional<absl::Time>& t) {
-  return t.has_value() ? nlohmann::json(TimeText(*t)) : nlohmann::json(nullptr);
+  return t.has_value() ? nlohmann::json(RowTimeText(*t)) : nlohmann::json(nullptr);
 }
 
 }  // namespace
@@ -253,7 +253,7 @@ bool IsSha256Hex(std::string_view text) {
 nlohmann::json ToJson(const Model& model) {
   return {{"name", model.name},
           {"description", model.description},
-          {"created_at", TimeText(model.created_at)}};
+          {"created_at", RowTimeText(model.created_at)}};
 }
 
 nlohmann::json ToJson(const ModelVersion& v) {
@@ -272,7 +272,7 @@ nlohmann::json ToJson(const ModelVersion& v) {
             {"context_length", v.gguf.context_length},
             {"has_chat_template", v.gguf.has_chat_template},
             {"extra", v.gguf.extra}}},
-          {"created_at", TimeText(v.created_at)}};
+          {"created_at", RowTimeText(v.created_at)}};
 }
 
 nlohmann::json ToJson(const Deployment& d) {
@@ -296,12 +296,12 @@ nlohmann::json ToJson(const Deployment& d) {
             {"reason", d.status.reason},
             {"ready_replicas", d.status.ready_replicas},
             {"observed_generation", d.status.observed_generation}}},
-          {"created_at", TimeText(d.created_at)},
-          {"updated_at", TimeText(d.updated_at)}};
+          {"created_at", RowTimeText(d.created_at)},
+          {"updated_at", RowTimeText(d.updated_at)}};
 }
 
 nlohmann::json ToJson(const DeploymentEvent& e) {
-  return {{"id", e.id},           {"deployment", e.deployment}, {"time", TimeText(e.time)},
+  return {{"id", e.id},           {"deployment", e.deployment}, {"time", RowTimeText(e.time)},
           {"kind", e.kind},       {"message", e.message},       {"actor", e.actor}};
 }
 
@@ -323,14 +323,14 @@ nlohmann::json ToJson(const Instance& i) {
           {"state", ToString(i.state)},
           {"restarts", i.restarts},
           {"last_error", i.last_error},
-          {"created_at", TimeText(i.created_at)},
-          {"updated_at", TimeText(i.updated_at)}};
+          {"created_at", RowTimeText(i.created_at)},
+          {"updated_at", RowTimeText(i.updated_at)}};
 }
 
 nlohmann::json ToJson(const Team& team) {
   return {{"name", team.name},
           {"description", team.description},
-          {"created_at", TimeText(team.created_at)}};
+          {"created_at", RowTimeText(team.created_at)}};
 }
 
 nlohmann::json ToJson(const Backend& backend) {
@@ -339,8 +339,8 @@ nlohmann::json ToJson(const Backend& backend) {
           {"base_url", backend.base_url},
           {"remote_model", backend.remote_model},
           {"has_api_key", !backend.api_key.empty()},
-          {"created_at", TimeText(backend.created_at)},
-          {"updated_at", TimeText(backend.updated_at)}};
+          {"created_at", RowTimeText(backend.created_at)},
+          {"updated_at", RowTimeText(backend.updated_at)}};
 }
 
 nlohmann::json ToJson(const ApiKey& key) {
@@ -351,13 +351,13 @@ nlohmann::json ToJson(const ApiKey& key) {
           {"allowed_models", key.allowed_models},
           {"expires_at", OptionalTime(key.expires_at)},
           {"revoked_at", OptionalTime(key.revoked_at)},
-          {"created_at", TimeText(key.created_at)}};
+          {"created_at", RowTimeText(key.created_at)}};
 }
 
 nlohmann::json ToJson(const UsageRecord& r) {
   return {{"id", r.id},
           {"request_id", r.request_id},
-          {"time", TimeText(r.time)},
+          {"time", RowTimeText(r.time)},
           {"key_id", r.key_id},
           {"team", r.team},
           {"model", r.model},

@@ -154,6 +154,11 @@ struct DeploymentEvent {
 
 enum class InstanceState { kStarting, kReady, kDraining, kStopped, kFailed };
 
+// Stopped or failed: the instance will not serve again.
+inline bool IsTerminal(InstanceState state) {
+  return state == InstanceState::kStopped || state == InstanceState::kFailed;
+}
+
 // One engine process (or pod) of a deployment: runtime state kept so that a restarted
 // control plane can adopt its instances. No foreign key to the deployment: the
 // reconciler finds and stops instances whose deployment is gone.

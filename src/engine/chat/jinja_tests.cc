@@ -31,7 +31,7 @@ absl::StatusOr<bool> CompareWith(Interpreter& interp, std::string_view test, con
   return accept(c);
 }
 
-bool IsInteger(const Value& v) { return v.kind() == ValueKind::kInt; }
+bool IsIntegerNotBool(const Value& v) { return v.kind() == ValueKind::kInt; }
 
 struct TestEntry {
   std::string_view name;
@@ -45,7 +45,7 @@ const TestEntry kTests[] = {
     {"boolean", [](Interpreter&, const Value& v, const CallArgs&) -> absl::StatusOr<bool> { return v.kind() == ValueKind::kBool; }},
     {"true", [](Interpreter&, const Value& v, const CallArgs&) -> absl::StatusOr<bool> { return v.kind() == ValueKind::kBool && v.as_bool(); }},
     {"false", [](Interpreter&, const Value& v, const CallArgs&) -> absl::StatusOr<bool> { return v.kind() == ValueKind::kBool && !v.as_bool(); }},
-    {"integer", [](Interpreter&, const Value& v, const CallArgs&) -> absl::StatusOr<bool> { return IsInteger(v); }},
+    {"integer", [](Interpreter&, const Value& v, const CallArgs&) -> absl::StatusOr<bool> { return IsIntegerNotBool(v); }},
     {"float", [](Interpreter&, const Value& v, const CallArgs&) -> absl::StatusOr<bool> { return v.kind() == ValueKind::kFloat; }},
     {"number", [](Interpreter&, const Value& v, const CallArgs&) -> absl::StatusOr<bool> { return v.is_number(); }},
     {"string", [](Interpreter&, const Value& v, const CallArgs&) -> absl::StatusOr<bool> { return v.is_string(); }},

@@ -23,7 +23,7 @@ static_assert(std::endian::native == std::endian::little,
 namespace {
 
 constexpr uint32_t kWriteVersion = 3;
-constexpr std::string_view kAlignmentKey = "general.alignment";
+constexpr std::string_view kWriterAlignmentKey = "general.alignment";
 
 // resize + memcpy rather than insert: GCC 12 at -O3 reports a false
 // -Wstringop-overflow for small range inserts into a growing vector.
@@ -240,18 +240,18 @@ void GgufWriter::RemoveKey(std::string_view key) {
 }
 
 absl::StatusOr<uint64_t> GgufWriter::Alignment() const {
-  const auto it = entry_index_.find(std::string(kAlignmentKey));
+  const auto it = entry_index_.find(std::string(kWriterAlignmentKey));
   if (it == entry_index_.end()) return kGgufDefaultAlignment;
   const Entry& entry = entries_[it->second];
   uint32_t alignment = 0;
   if (entry.type != GgufValueType::kUint32 || entry.encoded.size() != sizeof(alignment)) {
     return absl::InvalidArgumentError(
-        fmt::format("gguf: metadata key '{}' must be u32", kAlignmentKey));
+        fmt::format("gguf: metadata key '{}' must be u32", kWriterAlignmentKey));
   }
   std::memcpy(&alignment, entry.encoded.data(), sizeof(alignment));
   if (!std::has_single_bit(alignment)) {
     return absl::InvalidArgumentError(
-        fmt::format("gguf: metadata key '{}' is {}, not a power of two", kAlignmentKey, alignment));
+        fmt::format("gguf: metadata key '{}' is {}, not a power of two", kWriterAlignmentKey, alignment));
   }
   return alignment;
 }

@@ -35,10 +35,6 @@ constexpr absl::Duration kTick = absl::Milliseconds(50);
 // observe how they ended, then forgotten.
 constexpr absl::Duration kForgetAfter = absl::Minutes(10);
 
-bool IsTerminal(InstanceState state) {
-  return state == InstanceState::kStopped || state == InstanceState::kFailed;
-}
-
 // Instance ids may contain '/' (deployment names do); file names may not.
 std::string FileStem(std::string_view id) {
   std::string stem(id);

@@ -70,7 +70,7 @@ TEST(InterleavedTest, EveryRowDeinterleavesToItsOriginalBytes) {
   }
 }
 
-class InterleavedKernelTest : public testing::TestWithParam<int64_t> {
+class InterleavedKernelTest : public ::testing::TestWithParam<int64_t> {
  protected:
   void SetUp() override { hwy::SetSupportedTargetsForTest(GetParam()); }
   void TearDown() override { hwy::SetSupportedTargetsForTest(0); }
@@ -114,8 +114,8 @@ TEST_P(InterleavedKernelTest, BitIdenticalToScalarForEveryBatchAndRowRange) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTargets, InterleavedKernelTest, testing::ValuesIn(KernelTargets()),
-                         [](const testing::TestParamInfo<int64_t>& info) {
+INSTANTIATE_TEST_SUITE_P(AllTargets, InterleavedKernelTest, ::testing::ValuesIn(KernelTargets()),
+                         [](const ::testing::TestParamInfo<int64_t>& info) {
                            return std::string(hwy::TargetName(info.param));
                          });
 

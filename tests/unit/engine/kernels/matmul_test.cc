@@ -90,7 +90,7 @@ TEST(KernelTargetsTest, IncludeEveryX86TargetThisCpuSupports) {
   }
 }
 
-class KernelTest : public testing::TestWithParam<int64_t> {
+class KernelTest : public ::testing::TestWithParam<int64_t> {
  protected:
   void SetUp() override {
     hwy::SetSupportedTargetsForTest(GetParam());
@@ -343,8 +343,8 @@ TEST_P(KernelTest, AttentionKernelsMatchReferenceAndDoNotDependOnTheBatch) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTargets, KernelTest, testing::ValuesIn(KernelTargets()),
-                         [](const testing::TestParamInfo<int64_t>& info) {
+INSTANTIATE_TEST_SUITE_P(AllTargets, KernelTest, ::testing::ValuesIn(KernelTargets()),
+                         [](const ::testing::TestParamInfo<int64_t>& info) {
                            return std::string(hwy::TargetName(info.param));
                          });
 

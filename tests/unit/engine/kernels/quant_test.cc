@@ -199,7 +199,7 @@ struct ErrorBound {
   double max_relative_rms;
 };
 
-class QuantErrorTest : public testing::TestWithParam<ErrorBound> {};
+class QuantErrorTest : public ::testing::TestWithParam<ErrorBound> {};
 
 TEST_P(QuantErrorTest, RoundTripErrorOfGaussianRowIsBounded) {
   const auto [type, bound] = GetParam();
@@ -213,7 +213,7 @@ TEST_P(QuantErrorTest, RoundTripErrorOfGaussianRowIsBounded) {
 
 INSTANTIATE_TEST_SUITE_P(
     Types, QuantErrorTest,
-    testing::Values(ErrorBound{GgmlType::kF16, 5e-4}, ErrorBound{GgmlType::kBF16, 4e-3},
+    ::testing::Values(ErrorBound{GgmlType::kF16, 5e-4}, ErrorBound{GgmlType::kBF16, 4e-3},
                     ErrorBound{GgmlType::kQ8_0, 0.01}, ErrorBound{GgmlType::kQ4_0, 0.12},
                     ErrorBound{GgmlType::kQ4_K, 0.10}, ErrorBound{GgmlType::kQ6_K, 0.03},
                     ErrorBound{GgmlType::kQ8_K, 0.01}),

@@ -65,7 +65,7 @@ nlohmann::json ReferenceIds(const std::string& name) {
   return nlohmann::json::parse(output)[name];
 }
 
-std::string Describe(const Tokenizer& tokenizer, const std::vector<TokenId>& ids) {
+std::string DescribeIds(const Tokenizer& tokenizer, const std::vector<TokenId>& ids) {
   std::string out;
   for (TokenId id : ids) out += fmt::format("{} '{}', ", id, tokenizer.TokenPiece(id));
   return out;
@@ -89,8 +89,8 @@ void ExpectMatchesReference(const std::string& vocab, const std::string& referen
       const std::vector<TokenId> got =
           (*tokenizer)->Encode(text, {.add_special = false, .parse_special = parse_special});
       EXPECT_EQ(got, want) << group << " text " << i << " '" << text << "'\n  reference "
-                           << Describe(**tokenizer, want) << "\n  got       "
-                           << Describe(**tokenizer, got);
+                           << DescribeIds(**tokenizer, want) << "\n  got       "
+                           << DescribeIds(**tokenizer, got);
       ++compared;
     }
   }
