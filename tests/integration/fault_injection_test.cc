@@ -94,6 +94,17 @@ class FaultTest : public testing::ControlPlaneTest {
     return body.is_object() && body.contains("error") ? body["error"] : json();
   }
 
+  // Sends `request` every 100 ms, up to 30 s, until it is answered 200 or 201; the last status.
+  int SendUntilAccepted(const common::HttpClientRequest& request) {
+    int status = 0;
+    for (int i = 0; i < 300 && status != 201 && status != 200; ++i) {
+      auto response = http_.Send(request);
+      status = response.ok() ? response->status : 0;
+      if (status != 201 && status != 200) std::this_thread::sleep_for(100ms);
+    }
+    return status;
+  }
+
   int Health() {
     auto response = http_.Send({.url = url_ + "/health"});
     return response.ok() ? response->status : 0;
@@ -162,12 +173,7 @@ TEST_F(FaultTest, ServeOnPostgreSqlRidesOutADatabaseOutage) {
 
   // Back: the control plane reconnects on its own.
   ASSERT_TRUE((*postgres)->StartAgain().ok());
-  int status = 0;
-  for (int i = 0; i < 300 && status != 201 && status != 200; ++i) {
-    auto again = http_.Send(create);
-    status = again.ok() ? again->status : 0;
-    if (status != 201 && status != 200) std::this_thread::sleep_for(100ms);
-  }
+  int status = SendUntilAccepted(create);
   ASSERT_TRUE(status == 201 || status == 200) << status;
   json after = CliJson({"keys", "create", "after"});
   ASSERT_EQ(Complete(after["key"], "pg-after").status, 200);
@@ -331,12 +337,7 @@ TEST_F(DiskFullTest, AFullDiskGivesClearErrorsAndServeRecoversWhenSpaceReturns) 
 
   // Space returns: writes succeed again without a restart and the queued rows land.
   std::filesystem::remove(filler);
-  int status = 0;
-  for (int i = 0; i < 300 && status != 201 && status != 200; ++i) {
-    auto again = http_.Send(create);
-    status = again.ok() ? again->status : 0;
-    if (status != 201 && status != 200) std::this_thread::sleep_for(100ms);
-  }
+  const int status = SendUntilAccepted(create);
   EXPECT_TRUE(status == 201 || status == 200) << status;
   std::vector<std::string> expected = during_ids;
   expected.push_back("disk-before");
