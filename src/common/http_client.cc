@@ -39,6 +39,7 @@
 #include "fmt/format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/http_wire.h"
+#include "common/socket_stream.h"
 #include "openssl/ssl.h"
 #include "openssl/x509v3.h"
 
@@ -53,65 +54,31 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// One client connection: a TCP socket, with TLS over it for https://. Models Asio's
-// AsyncReadStream and AsyncWriteStream so that Beast reads and writes either kind the
-// same way. Strand only, like the rest of a request's state.
+// One client connection: a TCP socket, with TLS over it for https://. Strand only, like
+// the rest of a request's state.
 class Connection {
  public:
-  using executor_type = tcp::socket::executor_type;
-
   Connection(asio::io_context& ioc, std::shared_ptr<ssl::context> tls_context)
-      : socket_(ioc), tls_context_(std::move(tls_context)) {}
+      : tls_context_(std::move(tls_context)), stream_(ioc) {}
 
-  tcp::socket& socket() { return socket_; }
-  executor_type get_executor() { return socket_.get_executor(); }
-  bool is_open() const { return socket_.is_open(); }
+  tcp::socket& socket() { return stream_.socket(); }
+  // What Beast reads and writes: the socket, or TLS over it once StartTls() ran.
+  internal::SocketStream& stream() { return stream_; }
+  bool is_open() { return stream_.socket().is_open(); }
 
   // Layers TLS over the connected socket; the caller configures and runs the handshake.
-  ssl::stream<tcp::socket&>& StartTls() {
-    tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, *tls_context_);
-    return *tls_;
-  }
+  ssl::stream<tcp::socket&>& StartTls() { return stream_.StartTls(*tls_context_); }
 
   // Closes the socket, which aborts pending reads, writes and handshakes.
   void Close() {
     boost::system::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
-  }
-
-  template <class MutableBuffers, class Token>
-  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
-    return Initiate(buffers, std::forward<Token>(token), [](auto& stream, const auto& b, auto handler) {
-      stream.async_read_some(b, std::move(handler));
-    });
-  }
-
-  template <class ConstBuffers, class Token>
-  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
-    return Initiate(buffers, std::forward<Token>(token), [](auto& stream, const auto& b, auto handler) {
-      stream.async_write_some(b, std::move(handler));
-    });
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
   }
 
  private:
-  // Starts `operation(stream, buffers, handler)` on the TLS stream or the bare socket.
-  template <class Buffers, class Token, class Operation>
-  auto Initiate(const Buffers& buffers, Token&& token, Operation operation) {
-    return asio::async_initiate<Token, void(boost::system::error_code, size_t)>(
-        [this, operation](auto handler, const Buffers& b) {
-          if (tls_) {
-            operation(*tls_, b, std::move(handler));
-          } else {
-            operation(socket_, b, std::move(handler));
-          }
-        },
-        token, buffers);
-  }
-
-  tcp::socket socket_;
-  std::shared_ptr<ssl::context> tls_context_;  // declared before tls_: outlives it
-  std::unique_ptr<ssl::stream<tcp::socket&>> tls_;
+  std::shared_ptr<ssl::context> tls_context_;  // declared before stream_: outlives its TLS layer
+  internal::SocketStream stream_;
 };
 
 // A keep-alive connection waiting in the pool.
@@ -434,7 +401,7 @@ asio::awaitable<void> HttpClient::Impl::Run(std::shared_ptr<StreamState> st) {
 
     if (!st->total_deadline) ArmDeadline(*st, timeout);
     std::array<asio::const_buffer, 2> buffers = {asio::buffer(head), asio::buffer(st->request.body)};
-    co_await asio::async_write(*st->connection, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    co_await asio::async_write(st->connection->stream(), buffers, asio::redirect_error(asio::use_awaitable, ec));
 
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::buffer_body> parser;
@@ -443,7 +410,7 @@ asio::awaitable<void> HttpClient::Impl::Run(std::shared_ptr<StreamState> st) {
     if (st->request.method == HttpMethod::kHead) parser.skip(true);
     if (!ec) {
       if (!st->total_deadline) ArmDeadline(*st, timeout);
-      co_await bhttp::async_read_header(*st->connection, buffer, parser,
+      co_await bhttp::async_read_header(st->connection->stream(), buffer, parser,
                                         asio::redirect_error(asio::use_awaitable, ec));
     }
     if (ec) {
@@ -478,7 +445,7 @@ asio::awaitable<void> HttpClient::Impl::Run(std::shared_ptr<StreamState> st) {
       if (!st->total_deadline) ArmDeadline(*st, timeout);
       // read_some, not read: deliver each piece as it arrives (SSE events must not wait
       // for the buffer to fill).
-      co_await bhttp::async_read_some(*st->connection, buffer, parser,
+      co_await bhttp::async_read_some(st->connection->stream(), buffer, parser,
                                       asio::redirect_error(asio::use_awaitable, ec));
       if (ec == bhttp::error::need_buffer) ec = {};
       // A TLS peer that closes without close_notify (common, e.g. `openssl s_server

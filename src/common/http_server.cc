@@ -7,7 +7,7 @@
 // by posting to its io_context.
 //
 // TLS: with a certificate, each connection's socket is wrapped in an asio::ssl::stream
-// (ServerStream) and the handshake runs before the first request; everything after it
+// (internal::SocketStream) and the handshake runs before the first request; everything after it
 // reads and writes the stream the same way as a bare socket.
 
 #include <utility>  // Boost 1.74's Asio needs it before its own headers.
@@ -47,6 +47,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "absl/status/statusor.h"
+#include "common/socket_stream.h"
 #include "common/strings.h"
 #include "fmt/format.h"
 #include "absl/synchronization/mutex.h"
@@ -114,62 +115,6 @@ struct ServerMetrics {
   Gauge& connections;
   Counter& rejected;
   Counter& tls_handshake_failures;
-};
-
-// A connection's byte stream: the accepted TCP socket, with TLS over it when the server
-// has a certificate. Models Asio's AsyncReadStream and AsyncWriteStream so that Beast and
-// asio::async_write use either kind the same way. Not movable: the TLS layer refers to
-// the socket. Used by its connection's coroutine (one thread) only.
-class ServerStream {
- public:
-  using executor_type = tcp::socket::executor_type;
-
-  // `tls_context` null: plain TCP. Otherwise it must outlive the handshake (OpenSSL
-  // keeps its own reference for the session after that).
-  ServerStream(tcp::socket socket, ssl::context* tls_context) : socket_(std::move(socket)) {
-    if (tls_context != nullptr) {
-      tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, *tls_context);
-    }
-  }
-  ServerStream(const ServerStream&) = delete;
-  ServerStream& operator=(const ServerStream&) = delete;
-
-  tcp::socket& socket() { return socket_; }
-  executor_type get_executor() { return socket_.get_executor(); }
-  // The TLS layer; null for plain TCP.
-  ssl::stream<tcp::socket&>* tls() { return tls_.get(); }
-
-  template <class MutableBuffers, class Token>
-  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
-    return Initiate(buffers, std::forward<Token>(token), [](auto& stream, const auto& b, auto handler) {
-      stream.async_read_some(b, std::move(handler));
-    });
-  }
-
-  template <class ConstBuffers, class Token>
-  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
-    return Initiate(buffers, std::forward<Token>(token), [](auto& stream, const auto& b, auto handler) {
-      stream.async_write_some(b, std::move(handler));
-    });
-  }
-
- private:
-  // Starts `operation(stream, buffers, handler)` on the TLS stream or the bare socket.
-  template <class Buffers, class Token, class Operation>
-  auto Initiate(const Buffers& buffers, Token&& token, Operation operation) {
-    return asio::async_initiate<Token, void(boost::system::error_code, size_t)>(
-        [this, operation](auto handler, const Buffers& b) {
-          if (tls_) {
-            operation(*tls_, b, std::move(handler));
-          } else {
-            operation(socket_, b, std::move(handler));
-          }
-        },
-        token, buffers);
-  }
-
-  tcp::socket socket_;
-  std::unique_ptr<ssl::stream<tcp::socket&>> tls_;  // over socket_
 };
 
 // Fails with InvalidArgument naming `path` unless it can be opened for reading.
@@ -605,7 +550,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> SendError(int status, std::string_view message);
 
   HttpServer::Impl& server_;
-  ServerStream stream_;  // all reads and writes go through it (TLS or not)
+  internal::SocketStream stream_;  // all reads and writes go through it (TLS or not)
   tcp::socket& socket_;  // stream_'s socket: options, cancel, close
   asio::any_io_executor executor_;  // the socket's: its io_context, run by one thread
   asio::steady_timer signal_;    // cancelled to wake the coroutine
