@@ -1,6 +1,8 @@
 // Aggregate generation throughput of the serving core (engine/runtime/engine.h) with N
 // concurrent greedy requests, in process (no HTTP): the scheduler's batching alone.
 // Prints one JSON object: tokens/s at each concurrency and the ratio to concurrency 1.
+// `--kernel-target AVX2` (any Highway target name this CPU supports) runs the kernels of
+// that target, e.g. to measure an AVX2 machine's code path on an AVX-512 one.
 
 #include <chrono>
 #include <cstdio>
@@ -9,8 +11,10 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/synchronization/mutex.h"
+#include "engine/kernels/cpu/matmul.h"
 #include "engine/model/model.h"
 #include "engine/runtime/engine.h"
+#include "hwy/targets.h"
 #include "nlohmann/json.hpp"
 
 using triplane::engine::Engine;
@@ -23,12 +27,25 @@ int main(int argc, char** argv) {
   std::string model_path;
   int threads = 1, prompt = 32, gen = 64;
   std::vector<int> concurrency = {1, 4, 16, 64};
+  std::string kernel_target;
   app.add_option("-m,--model", model_path, "GGUF model")->required();
   app.add_option("-t,--threads", threads, "compute threads");
   app.add_option("-p,--prompt", prompt, "prompt tokens per request");
   app.add_option("-n,--gen", gen, "tokens generated per request");
   app.add_option("-c,--concurrency", concurrency, "concurrencies");
+  app.add_option("--kernel-target", kernel_target, "Highway target to run (default: the best)");
   CLI11_PARSE(app, argc, argv);
+  if (!kernel_target.empty()) {
+    int64_t chosen = 0;
+    for (int64_t t : hwy::SupportedAndGeneratedTargets()) {
+      if (kernel_target == hwy::TargetName(t)) chosen = t;
+    }
+    if (chosen == 0) {
+      std::fprintf(stderr, "kernel target %s is not built or not supported here\n", kernel_target.c_str());
+      return 1;
+    }
+    hwy::SetSupportedTargetsForTest(chosen);
+  }
 
   auto model = triplane::engine::Model::Load(model_path);
   if (!model.ok()) {
@@ -72,6 +89,11 @@ int main(int argc, char** argv) {
     results.push_back({{"concurrency", c}, {"tokens", tokens}, {"seconds", seconds}, {"tokens_per_s", tps},
                        {"vs_first", tps / single}, {"steps", (*engine)->Stats().steps}});
   }
-  std::printf("%s\n", nlohmann::json({{"threads", threads}, {"prompt", prompt}, {"gen", gen}, {"results", results}}).dump().c_str());
+  const nlohmann::json report = {{"kernel_target", triplane::engine::cpu::ActiveKernelTarget()},
+                                 {"threads", threads},
+                                 {"prompt", prompt},
+                                 {"gen", gen},
+                                 {"results", results}};
+  std::printf("%s\n", report.dump().c_str());
   return 0;
 }

@@ -1,8 +1,9 @@
-// Register-tiled mat-mat kernel for Q8_0 and Q4_0 weights with Q8_0 activations, for
-// gemm_tile-inl.h's driver. AVX3_DL only (AVX-512 VNNI): defines TRIPLANE_GEMM_Q8_0 to 1
-// there and 0 elsewhere (those targets keep the per-row VecDot loop).
+// Register-tiled mat-mat kernels for Q8_0 and Q4_0 weights with Q8_0 activations, for
+// gemm_tile-inl.h's driver: one for AVX3_DL (AVX-512 VNNI) and one for AVX2 and AVX3
+// (256-bit vpmaddubsw). Defines TRIPLANE_GEMM_Q8_0 to 1 on those targets and 0 elsewhere
+// (the others keep the per-row VecDot loop).
 //
-// Blocks are processed in pairs, one pair per 512-bit vector (lanes 0-7 block b, lanes
+// AVX3_DL: blocks are processed in pairs, one pair per 512-bit vector (lanes 0-7 block b, lanes
 // 8-15 block b + 1). Packed weight row, per pair: 64 signed quants (Q4_0 unpacked to
 // q - 8), 16 float scales (d_b x 8, d_b+1 x 8), 16 int32 corrections -128 * sum of each
 // 4 quants. Packed activation row, per pair: 64 quants + 128 as unsigned bytes, 16 float
@@ -11,6 +12,13 @@
 // there, acc += (d_w * d_a) * sum in float. Lanes 0-7 are DotBlocksQ8_0's acc0 (even
 // blocks), lanes 8-15 its acc1 (odd blocks; an odd last block pairs with zero quants),
 // and SumLanes16x16 adds them in its order: the outputs are bit-identical to VecDot.
+//
+// AVX2 and AVX3: DotBlocksQ8_0's own steps per block -- vpsignb, vpmaddubsw of |w| with
+// the sign-adjusted activations, vpmaddwd, convert, acc += (d_w * d_a) * sum into acc0
+// (even blocks) or acc1 (odd blocks), then SumLanes(acc0 + acc1) -- for a 2 x 2 sub-tile
+// at a time (8 accumulators: 16 registers cannot hold a whole tile's 32). What the tile
+// saves over VecDot is the per-row work: |w| and the fp16 scales are converted once per
+// packed row instead of once per (row, activation) pair.
 
 #if defined(TRIPLANE_ENGINE_KERNELS_CPU_GEMM_Q8_0_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef TRIPLANE_ENGINE_KERNELS_CPU_GEMM_Q8_0_INL_H_
@@ -29,7 +37,7 @@
 #include "hwy/highway.h"
 
 #undef TRIPLANE_GEMM_Q8_0
-#if HWY_TARGET == HWY_AVX3_DL
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
 #define TRIPLANE_GEMM_Q8_0 1
 #else
 #define TRIPLANE_GEMM_Q8_0 0
@@ -42,7 +50,7 @@ HWY_BEFORE_NAMESPACE();
 namespace triplane::engine::cpu {
 namespace HWY_NAMESPACE {
 
-#if TRIPLANE_GEMM_Q8_0
+#if HWY_TARGET == HWY_AVX3_DL
 
 class GemmQ8_0 {
  public:
@@ -146,6 +154,115 @@ class GemmQ8_0 {
   int64_t blocks_, pairs_;
   uint8_t* act_ = nullptr;  // [panel, pairs_ * kActPair]
   uint8_t* w_ = nullptr;    // [4, pairs_ * kWeightPair]
+};
+
+#elif TRIPLANE_GEMM_Q8_0  // AVX2, AVX3
+
+class GemmQ8_0 {
+ public:
+  // REQUIRES: type is Q8_0 or Q4_0; cols a multiple of 32.
+  GemmQ8_0(GgmlType type, int64_t cols) : q4_(type == GgmlType::kQ4_0), blocks_(cols / kQK8_0) {}
+
+  int64_t ActCacheBytes() const { return blocks_ * kActBlock; }
+
+  // Packed activation row: blocks_ x 32 quants, then blocks_ float scales.
+  void PackActs(const uint8_t* const rows[], int64_t n) {
+    act_ = GemmScratch(static_cast<size_t>(n * blocks_ * kActBlock), 0);
+    for (int64_t j = 0; j < n; ++j) {
+      const auto* y = reinterpret_cast<const BlockQ8_0*>(rows[j]);
+      uint8_t* q = act_ + j * blocks_ * kActBlock;
+      float* d = reinterpret_cast<float*>(q + blocks_ * kQK8_0);
+      for (int64_t b = 0; b < blocks_; ++b) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * kQK8_0), LoadI256(y[b].qs));
+        d[b] = HalfToFloat(y[b].d);
+      }
+    }
+  }
+
+  // Packed weight row: blocks_ x (32 bytes |w|, 32 signed quants w), then blocks_ float
+  // scales.
+  void PackWeights(const uint8_t* const rows[4]) {
+    w_ = GemmScratch(static_cast<size_t>(4 * blocks_ * kWeightBlock), 1);
+    for (int i = 0; i < 4; ++i) {
+      uint8_t* q = w_ + i * blocks_ * kWeightBlock;
+      float* d = reinterpret_cast<float*>(q + blocks_ * 2 * kQK8_0);
+      for (int64_t b = 0; b < blocks_; ++b) {
+        __m256i w;
+        if (q4_) {
+          const auto& blk = reinterpret_cast<const BlockQ4_0*>(rows[i])[b];
+          w = UnpackQ4_0(blk.qs);
+          d[b] = HalfToFloat(blk.d);
+        } else {
+          const auto& blk = reinterpret_cast<const BlockQ8_0*>(rows[i])[b];
+          w = LoadI256(blk.qs);
+          d[b] = HalfToFloat(blk.d);
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * 64), _mm256_sign_epi8(w, w));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * 64 + 32), w);
+      }
+    }
+  }
+
+  void Tile(const int64_t acts[4], float out[16]) const {
+    for (int i = 0; i < 4; i += 2) {
+      for (int j = 0; j < 4; j += 2) SubTile(i, acts[j], acts[j + 1], out + 4 * i + j);
+    }
+  }
+
+ private:
+  static constexpr int64_t kWeightBlock = 2 * kQK8_0 + 4;  // |w|, w, scale
+  static constexpr int64_t kActBlock = kQK8_0 + 4;         // quants, scale
+
+  // Rows i, i + 1 against activation rows j0, j1: out[0], out[1] row i, out[4], out[5]
+  // row i + 1.
+  HWY_INLINE void SubTile(int i, int64_t j0, int64_t j1, float* out) const {
+    const uint8_t* wq[2];
+    const float* wd[2];
+    const uint8_t* aq[2];
+    const float* ad[2];
+    for (int r = 0; r < 2; ++r) {
+      wq[r] = w_ + (i + r) * blocks_ * kWeightBlock;
+      wd[r] = reinterpret_cast<const float*>(wq[r] + blocks_ * 2 * kQK8_0);
+    }
+    aq[0] = act_ + j0 * blocks_ * kActBlock;
+    aq[1] = act_ + j1 * blocks_ * kActBlock;
+    for (int c = 0; c < 2; ++c) ad[c] = reinterpret_cast<const float*>(aq[c] + blocks_ * kQK8_0);
+    __m256 acc[2][2][2];  // [row][activation][block parity]
+    for (auto& row : acc) {
+      for (auto& pair : row) pair[0] = pair[1] = _mm256_setzero_ps();
+    }
+    const __m256i ones = _mm256_set1_epi16(1);
+    auto block = [&](int64_t b, int parity) HWY_ATTR {
+      __m256i a[2];
+      for (int c = 0; c < 2; ++c) a[c] = LoadI256(aq[c] + b * kQK8_0);
+      for (int r = 0; r < 2; ++r) {
+        const __m256i abs_w = LoadI256(wq[r] + b * 64);
+        const __m256i w = LoadI256(wq[r] + b * 64 + 32);
+        for (int c = 0; c < 2; ++c) {
+          const __m256i sum =
+              _mm256_madd_epi16(_mm256_maddubs_epi16(abs_w, _mm256_sign_epi8(a[c], w)), ones);
+          const __m256 d = _mm256_set1_ps(wd[r][b] * ad[c][b]);
+          acc[r][c][parity] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sum), acc[r][c][parity]);
+        }
+      }
+    };
+    int64_t b = 0;
+    for (; b + 2 <= blocks_; b += 2) {
+      block(b, 0);
+      block(b + 1, 1);
+    }
+    if (b < blocks_) block(b, 0);
+    for (int r = 0; r < 2; ++r) {
+      for (int c = 0; c < 2; ++c) {
+        out[4 * r + c] = SumLanes(_mm256_add_ps(acc[r][c][0], acc[r][c][1]));
+      }
+    }
+  }
+
+  bool q4_;
+  int64_t blocks_;
+  uint8_t* act_ = nullptr;  // [panel, blocks_ * kActBlock]
+  uint8_t* w_ = nullptr;    // [4, blocks_ * kWeightBlock]
 };
 
 #endif  // TRIPLANE_GEMM_Q8_0
