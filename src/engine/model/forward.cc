@@ -49,23 +49,60 @@ ForwardPass::ForwardPass(const Model& model, WorkerTeam& team, int64_t max_batch
   }
 }
 
-void ForwardPass::MatMul(const WeightMatrix& m, const float* x, int64_t n, float* out) {
-  const GgmlType act_type = cpu::ActivationType(m.type);
-  const int64_t act_row = cpu::RowBytes(act_type, m.cols);
+int64_t ForwardPass::QuantizeActivations(GgmlType type, const float* x, int64_t n, int64_t cols) {
+  const int64_t act_row = cpu::RowBytes(cpu::ActivationType(type), cols);
   std::byte* act = act_.data();
-  team_.Run(n, [&](int64_t row, int) {
-    cpu::QuantizeActivations(m.type, x + row * m.cols, m.cols, act + row * act_row);
-  });
-  if (m.interleaved) {  // split whole 16-row groups
-    constexpr int64_t kGroup = cpu::kInterleaveRows;
-    team_.ParallelFor(m.rows / kGroup, [&](int64_t begin, int64_t end) {
-      cpu::MatMulInterleaved(m.type, m.data, m.rows, m.cols, act, n, act_row, out, m.rows,
-                             begin * kGroup, end * kGroup);
-    });
+  auto quantize = [&](int64_t row) {
+    cpu::QuantizeActivations(type, x + row * cols, cols, act + row * act_row);
+  };
+  // A decode step's few rows take a few microseconds: less than waking the team.
+  constexpr int64_t kInlineElements = 32 * 1024;
+  if (n * cols <= kInlineElements) {
+    for (int64_t row = 0; row < n; ++row) quantize(row);
+  } else {
+    team_.Run(n, [&](int64_t row, int) { quantize(row); });
+  }
+  return act_row;
+}
+
+void ForwardPass::MatMul(const WeightMatrix& m, const float* x, int64_t n, float* out) {
+  MatMuls({{m, out}}, x, n);
+}
+
+void ForwardPass::MatMuls(std::initializer_list<Projection> projections, const float* x, int64_t n) {
+  const WeightMatrix& first = projections.begin()->m;
+  constexpr int64_t kGroup = cpu::kInterleaveRows;
+  bool shared = true;
+  for (const Projection& p : projections) {
+    shared = shared && p.m.type == first.type && p.m.cols == first.cols &&
+             p.m.interleaved == first.interleaved && p.m.rows % kGroup == 0;
+  }
+  if (!shared && projections.size() > 1) {
+    for (const Projection& p : projections) MatMuls({p}, x, n);
     return;
   }
-  team_.ParallelFor(m.rows, [&](int64_t begin, int64_t end) {
-    cpu::MatMul(m.type, m.data, m.rows, m.cols, act, n, act_row, out, m.rows, begin, end);
+  const int64_t act_row = QuantizeActivations(first.type, x, n, first.cols);
+  const std::byte* act = act_.data();
+  // Work units: 16-row groups of every matrix in turn (rows, for a single matrix whose
+  // rows are not whole groups).
+  const int64_t unit = shared ? kGroup : 1;
+  int64_t units = 0;
+  for (const Projection& p : projections) units += p.m.rows / unit;
+  team_.ParallelFor(units, [&](int64_t begin, int64_t end) {
+    int64_t base = 0;
+    for (const Projection& p : projections) {
+      const WeightMatrix& m = p.m;
+      const int64_t lo = std::max(begin, base) - base, hi = std::min(end, base + m.rows / unit) - base;
+      base += m.rows / unit;
+      if (lo >= hi) continue;
+      if (m.interleaved) {
+        cpu::MatMulInterleaved(m.type, m.data, m.rows, m.cols, act, n, act_row, p.out, m.rows,
+                               lo * unit, hi * unit);
+      } else {
+        cpu::MatMul(m.type, m.data, m.rows, m.cols, act, n, act_row, p.out, m.rows, lo * unit,
+                    hi * unit);
+      }
+    }
   });
 }
 
@@ -112,20 +149,7 @@ void ForwardPass::Attention(int64_t layer, const ForwardBatch& batch, PagedKvCac
     cpu::ScoreBlocksF16(q, head_dim, nt, k_blocks, n_blocks, kBlockTokens, head_dim, scores, stride);
     for (int64_t i = 0; i < nt; ++i) {
       const int64_t pos = first_pos + i;
-      float* row = scores + i * stride;
-      float max_score = -INFINITY;
-      for (int64_t j = 0; j <= pos; ++j) {
-        row[j] *= scale;
-        max_score = std::max(max_score, row[j]);
-      }
-      double sum = 0;
-      for (int64_t j = 0; j <= pos; ++j) {
-        row[j] = std::exp(row[j] - max_score);
-        sum += row[j];
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      for (int64_t j = 0; j <= pos; ++j) row[j] *= inv;
-      cpu::RoundToF16(row, pos + 1);
+      cpu::SoftmaxF16(scores + i * stride, pos + 1, scale);
       len[i] = pos + 1;
     }
     float* out = &attn_[static_cast<size_t>(span.first * c.q_dim() + h * head_dim)];
@@ -269,9 +293,7 @@ absl::Status ForwardPass::Run(const ForwardBatch& batch, PagedKvCache& cache, st
     team_.Run(n, [&](int64_t t, int) {
       RmsNorm(&x_[t * emb], l.attn_norm.data(), emb, c.rms_eps, &xn_[t * emb]);
     });
-    MatMul(l.wq, xn_.data(), n, q_.data());
-    MatMul(l.wk, xn_.data(), n, k_.data());
-    MatMul(l.wv, xn_.data(), n, v_.data());
+    MatMuls({{l.wq, q_.data()}, {l.wk, k_.data()}, {l.wv, v_.data()}}, xn_.data(), n);
     team_.Run(n, [&](int64_t t, int) {
       float* q = &q_[t * c.q_dim()];
       float* k = &k_[t * c.kv_dim()];
@@ -321,8 +343,7 @@ absl::Status ForwardPass::Run(const ForwardBatch& batch, PagedKvCache& cache, st
     team_.Run(n, [&](int64_t t, int) {
       RmsNorm(&x_[t * emb], l.ffn_norm.data(), emb, c.rms_eps, &xn_[t * emb]);
     });
-    MatMul(l.w_gate, xn_.data(), n, gate_.data());
-    MatMul(l.w_up, xn_.data(), n, up_.data());
+    MatMuls({{l.w_gate, gate_.data()}, {l.w_up, up_.data()}}, xn_.data(), n);
     team_.Run(n, [&](int64_t t, int) {
       float* g = &gate_[t * c.ffn];
       const float* u = &up_[t * c.ffn];

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <span>
+#include <initializer_list>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -56,6 +57,20 @@ class ForwardPass {
  private:
   // out[n, m.rows] = x[n, m.cols] · mᵀ, activations quantized for m's type first.
   void MatMul(const WeightMatrix& m, const float* x, int64_t n, float* out);
+
+  // One projection of several that read the same input (Q, K, V; gate, up).
+  struct Projection {
+    const WeightMatrix& m;
+    float* out;  // [n, m.rows]
+  };
+  // MatMul of each projection with x[n, cols]. Matrices of one type, width and layout
+  // share one activation quantization and one parallel pass over all their rows (a
+  // decode step has many short phases: each saved one is a fork-join less); others run
+  // one by one. The outputs are bit-identical either way.
+  void MatMuls(std::initializer_list<Projection> projections, const float* x, int64_t n);
+
+  // x[n, cols] quantized for `type` into act_; returns the activation row's bytes.
+  int64_t QuantizeActivations(GgmlType type, const float* x, int64_t n, int64_t cols);
   void Attention(int64_t layer, const ForwardBatch& batch, PagedKvCache& cache);
 
   // Tokens of a chunk whose attention one task computes together.

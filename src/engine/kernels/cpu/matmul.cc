@@ -23,6 +23,7 @@
 #include "engine/kernels/cpu/gemm_k_quant-inl.h"
 #include "engine/kernels/cpu/gemm_q8_0-inl.h"
 #include "engine/kernels/cpu/gemm_tile-inl.h"
+#include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 // clang-format on
 
@@ -165,6 +166,37 @@ void RoundToF16T(float* HWY_RESTRICT x, int64_t n) {
   }
 #endif
   for (; i < n; ++i) x[i] = Fp16ToFp32(Fp32ToFp16(x[i]));
+}
+
+void SoftmaxF16T(float* HWY_RESTRICT x, int64_t n, float scale) {
+  const hn::ScalableTag<float> d;
+  const hn::Rebind<hwy::float16_t, decltype(d)> dh;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  using V = hn::Vec<decltype(d)>;
+  // Visits x in vectors; the last one is partial (masked load, blended store).
+  auto each = [&](auto fn) {
+    for (int64_t i = 0; i < n; i += N) {
+      const auto mask = hn::FirstN(d, static_cast<size_t>(std::min(N, n - i)));
+      const V v = fn(hn::MaskedLoad(mask, d, x + i), mask);
+      hn::BlendedStore(v, mask, d, x + i);
+    }
+  };
+  const V vscale = hn::Set(d, scale);
+  V vmax = hn::Set(d, -HUGE_VALF);
+  each([&](V v, auto mask) {
+    v = hn::Mul(v, vscale);
+    vmax = hn::IfThenElse(mask, hn::Max(vmax, v), vmax);
+    return v;
+  });
+  const V top = hn::MaxOfLanes(d, vmax);
+  V vsum = hn::Zero(d);
+  each([&](V v, auto mask) {
+    const V e = hn::IfThenElseZero(mask, hn::Exp(d, hn::Sub(v, top)));
+    vsum = hn::Add(vsum, e);
+    return e;
+  });
+  const V inv = hn::Div(hn::Set(d, 1.0f), hn::SumOfLanes(d, vsum));
+  each([&](V v, auto) { return hn::PromoteTo(d, hn::DemoteTo(dh, hn::Mul(v, inv))); });
 }
 
 // For 4 tokens at a time, each f16 row is widened once and added into the tokens that
@@ -385,6 +417,9 @@ void QuantizeActivationsFast(GgmlType weight_type, const float* x, int64_t n, vo
 }  // namespace internal
 HWY_EXPORT(AccumulateRowsF16T);
 HWY_EXPORT(ScoreBlocksF16T);
+HWY_EXPORT(SoftmaxF16T);
+
+void SoftmaxF16(float* x, int64_t n, float scale) { HWY_DYNAMIC_DISPATCH(SoftmaxF16T)(x, n, scale); }
 
 void ScoreBlocksF16(const float* q, int64_t q_stride, int64_t n_tokens, const uint16_t* const* blocks,
                     int64_t n_blocks, int64_t kt_stride, int64_t dim, float* out, int64_t out_stride) {

@@ -59,6 +59,12 @@ void ConvertToF16(const float* x, int64_t n, uint16_t* out);
 // x[i] = x[i] rounded to f16 and back (nearest even).
 void RoundToF16(float* x, int64_t n);
 
+// Attention weights: x[i] = exp(scale * x[i] - m) / sum over j < n of exp(scale * x[j] - m),
+// m the largest scale * x[j], each rounded to f16 and back (the f16 cache's arithmetic),
+// for i in [0, n). Vectorized (a polynomial exp, float sums); the same bits for the same
+// row on a given target, whatever else is in the batch. REQUIRES: n >= 1.
+void SoftmaxF16(float* x, int64_t n, float scale);
+
 // For t in [0, n_tokens) and d in [0, dim): acc[t * acc_stride + d] =
 // fma(p[t * p_stride + j], rows[j][d], ...) for j = 0, 1, ..., len[t] - 1 in that order
 // (rows: f16 vectors, e.g. attention values; p: weights). On a given target every output
