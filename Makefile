@@ -22,11 +22,10 @@ build: configure
 run: build
 	$(BUILD_DIR)/triplane serve
 
-# The release tree builds only what the integration tests run; unit tests build and run
-# under the sanitizers (scripts/test).
-test: configure
-	cmake --build $(BUILD_DIR) -j $(JOBS) --target triplane integration_tests
-	BUILD_DIR=$(BUILD_DIR) ASAN_BUILD_DIR=$(ASAN_BUILD_DIR) JOBS=$(JOBS) ./scripts/test
+# Every test runs on one AddressSanitizer + UndefinedBehaviorSanitizer build (scripts/test):
+# unit and integration tests, then the fuzzers; `make run` keeps the release build.
+test: setup
+	ASAN_BUILD_DIR=$(ASAN_BUILD_DIR) JOBS=$(JOBS) ./scripts/test
 
 bench: build
 	BUILD_DIR=$(BUILD_DIR) ./bench/run

@@ -163,13 +163,17 @@ class StreamState final : public HttpStreamHandle {
   }
 
   // Runs on the strand. Drops the connection first: it must not outlive the client's
-  // io_context through a handle the caller keeps.
+  // io_context through a handle the caller keeps. The callbacks go after on_done: a
+  // caller that keeps the handle in what its callbacks capture (the gateway's proxy
+  // does) would otherwise hold a cycle whenever on_done ran before it stored the handle.
   void Done(absl::Status status) {
     if (done_called) return;
     done_called = true;
     CloseSocket();
     connection.reset();
-    if (callbacks.on_done) callbacks.on_done(std::move(status));
+    HttpStreamCallbacks finished = std::move(callbacks);
+    callbacks = {};
+    if (finished.on_done) finished.on_done(std::move(status));
   }
 
   // The error for a failed transport step, telling cancellation and timeouts apart.
