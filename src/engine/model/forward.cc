@@ -108,21 +108,36 @@ void ForwardPass::MatMuls(std::initializer_list<Projection> projections, const f
 
 void ForwardPass::Attention(int64_t layer, const ForwardBatch& batch, PagedKvCache& cache) {
   const ModelConfig& c = config_;
-  const int64_t group = c.heads / c.kv_heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-  const int64_t head_dim = c.head_dim;
-  const int64_t kv_dim = c.kv_dim();
-  const int64_t stride = context_stride_;
-  // One task per head and span of up to kAttentionSpan tokens of one chunk:
+  // One task per span of up to kAttentionSpan tokens of one chunk and run of heads: all
+  // heads when there are enough spans to keep the team busy (a decode step), so a task
+  // walks each key block and value row of its sequence in address order (heads are
+  // neighbours in memory) instead of in scattered 128-byte pieces; fewer heads per task
+  // when the spans are few (a single stream). Per head:
   // * Q · K: per key block (stored transposed), the block's 16 scores of every query as
   //   vector lanes, multiply-adds over the head's dimensions in order; scores past a
   //   token's own position are computed and ignored (causal mask).
   // * P · V: the softmax weights rounded to f16 (llama.cpp's f16 cache arithmetic), then
   //   for each token the fused multiply-adds of its weights with the value rows 0 .. pos
   //   in order -- the same sequence however the tokens are batched.
-  team_.Run(static_cast<int64_t>(spans_.size()) * c.heads, [&](int64_t task, int thread) {
-    const Span& span = spans_[static_cast<size_t>(task / c.heads)];
-    const int64_t h = task % c.heads;
+  const auto n_spans = static_cast<int64_t>(spans_.size());
+  const int64_t runs = std::clamp<int64_t>((2 * team_.size() + n_spans - 1) / n_spans, 1, c.heads);
+  const int64_t heads_per_run = (c.heads + runs - 1) / runs;
+  team_.Run(n_spans * runs, [&](int64_t task, int thread) {
+    const int64_t first_head = task % runs * heads_per_run;
+    const int64_t last_head = std::min(c.heads, first_head + heads_per_run);
+    for (int64_t h = first_head; h < last_head; ++h) AttendHead(layer, batch, cache, spans_[task / runs], h, thread);
+  });
+}
+
+void ForwardPass::AttendHead(int64_t layer, const ForwardBatch& batch, PagedKvCache& cache, const Span& span,
+                             int64_t h, int thread) {
+  const ModelConfig& c = config_;
+  const int64_t group = c.heads / c.kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  const int64_t head_dim = c.head_dim;
+  const int64_t kv_dim = c.kv_dim();
+  const int64_t stride = context_stride_;
+  {
     const SequenceChunk& seq = batch.sequences[static_cast<size_t>(span.seq)];
     const int64_t nt = span.count;
     const int64_t g = h / group;
@@ -155,7 +170,7 @@ void ForwardPass::Attention(int64_t layer, const ForwardBatch& batch, PagedKvCac
     float* out = &attn_[static_cast<size_t>(span.first * c.q_dim() + h * head_dim)];
     for (int64_t i = 0; i < nt; ++i) std::fill_n(out + i * c.q_dim(), head_dim, 0.0f);
     cpu::AccumulateRowsF16(scores, stride, len, nt, rows, head_dim, out, c.q_dim());
-  });
+  }
 }
 
 absl::Status ForwardPass::Forward(std::span<const int32_t> tokens, KvCache& cache,

@@ -75,6 +75,12 @@ class ForwardPass {
 
   // Tokens of a chunk whose attention one task computes together.
   static constexpr int64_t kAttentionSpan = 16;
+  struct Span {
+    int64_t seq, first, count;  // chunk index, first token in the batch, tokens
+  };
+  // Attention of head h for the tokens of `span`, with thread `thread`'s scratch.
+  void AttendHead(int64_t layer, const ForwardBatch& batch, PagedKvCache& cache, const Span& span, int64_t h,
+                  int thread);
 
   const Model& model_;
   const ModelConfig& config_;
@@ -85,9 +91,6 @@ class ForwardPass {
   std::vector<std::byte> embd_row_;                            // a deinterleaved embedding row
   std::vector<int64_t> positions_;                             // [tokens]
   std::vector<int64_t> token_seq_;                             // [tokens]: chunk index
-  struct Span {
-    int64_t seq, first, count;  // chunk index, first token in the batch, tokens
-  };
   std::vector<Span> spans_;
   int64_t context_stride_ = 0;     // scores / pointer row length: the longest context
   std::vector<float> scores_;      // [threads, kAttentionSpan, context_stride]
