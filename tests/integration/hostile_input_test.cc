@@ -494,6 +494,11 @@ void AddAdminFieldRows(const Context& c, std::vector<Row>& rows) {
                            "2130706433", "0x7f000001", "user:pw@127.0.0.1"}) {
     pull_urls.push_back(fmt::format("http://{}:{}/admin/v1/models", host, c.serve_port));
   }
+  // A backend at serve's own address would forward every request back to serve.
+  for (const char* host : {"127.0.0.1", "localhost", "[::1]", "127.1", "0x7f000001"}) {
+    cases.push_back({"PUT", "/admin/v1/backends/sweep",
+                     {{"model", "demo"}, {"base_url", fmt::format("http://{}:{}/v1", host, c.serve_port)}}, 400});
+  }
   for (const std::string& url : pull_urls) {
     cases.push_back({"POST", "/admin/v1/pulls", {{"model", "sweep"}, {"url", url}}, 400});
   }

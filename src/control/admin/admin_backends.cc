@@ -13,7 +13,7 @@ namespace {
 
 // PUT /admin/v1/backends/{name}: creates or replaces. An absent api_key keeps the stored
 // one (so that changing the URL does not mean handing the secret around again); "" clears it.
-Result PutBackend(Store& store, const Call& call) {
+Result PutBackend(Store& store, const ModelRepository& repository, const Call& call) {
   TP_ASSIGN_OR_RETURN(json body, ParseBody(call.request));
   const Fields fields(body);
   Backend backend{.name = PathParam(call, "name")};
@@ -39,6 +39,12 @@ Result PutBackend(Store& store, const Call& call) {
   }
   const absl::Status valid = ValidateBackendUrl(backend.base_url);
   if (!valid.ok()) return BadParam("base_url", std::string(valid.message()));
+  // A backend at this server's own address would forward each request to itself.
+  if (const auto url = common::ParseHttpUrl(backend.base_url);
+      url && repository.IsOwnAddress(url->host, url->port)) {
+    return BadParam("base_url",
+                    "'base_url' points at this server itself; give the backend's own address.");
+  }
   TP_ASSIGN_OR_RETURN(Backend stored, store.PutBackend(backend, call.write));
   return Ok(ToJson(stored));
 }
@@ -47,6 +53,7 @@ Result PutBackend(Store& store, const Call& call) {
 
 std::vector<Route> BackendRoutes(const Services& services) {
   Store& store = services.store;
+  const ModelRepository& repository = services.repository;
   return {
       {HttpMethod::kGet, "/admin/v1/backends",
        [&store](const Call&) -> Result {
@@ -54,7 +61,7 @@ std::vector<Route> BackendRoutes(const Services& services) {
          return List(JsonArray(backends));  // ToJson(Backend) leaves the key out
        }},
       {HttpMethod::kPut, "/admin/v1/backends/{name}",
-       [&store](const Call& call) { return PutBackend(store, call); }},
+       [&store, &repository](const Call& call) { return PutBackend(store, repository, call); }},
       {HttpMethod::kDelete, "/admin/v1/backends/{name}",
        [&store](const Call& call) -> Result {
          TP_RETURN_IF_ERROR(store.DeleteBackend(PathParam(call, "name"), call.write));

@@ -185,14 +185,11 @@ class ModelRepository::Impl {
       return absl::InvalidArgumentError(
           fmt::format("invalid URL '{}': {}", request.url, url_error));
     }
-    const std::string target = CanonicalHostPort(fmt::format("{}:{}", url->host, url->port));
-    absl::MutexLock lock(&mu_);
-    for (const std::string& refused : refused_hosts_) {
-      if (CanonicalHostPort(refused) == target) {
-        return absl::InvalidArgumentError(fmt::format(
-            "refusing to pull from {}: it is the control plane's own address", request.url));
-      }
+    if (IsOwnAddress(url->host, url->port)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "refusing to pull from {}: it is the control plane's own address", request.url));
     }
+    absl::MutexLock lock(&mu_);
     if (stopping_) return absl::UnavailableError("the model repository is shutting down");
     for (const auto& [n, entry] : jobs_) {
       const PullJob& other = entry->job;
@@ -223,6 +220,15 @@ class ModelRepository::Impl {
   void RefusePullsFrom(std::string host_port) {
     absl::MutexLock lock(&mu_);
     refused_hosts_.push_back(std::move(host_port));
+  }
+
+  bool IsOwnAddress(std::string_view host, int port) const {
+    const std::string target = CanonicalHostPort(fmt::format("{}:{}", host, port));
+    absl::MutexLock lock(&mu_);
+    for (const std::string& refused : refused_hosts_) {
+      if (CanonicalHostPort(refused) == target) return true;
+    }
+    return false;
   }
 
   absl::StatusOr<PullJob> GetPull(std::string_view id) const {
@@ -540,6 +546,10 @@ absl::StatusOr<PullJob> ModelRepository::StartPull(const PullRequest& request,
 
 void ModelRepository::RefusePullsFrom(std::string host_port) {
   impl_->RefusePullsFrom(std::move(host_port));
+}
+
+bool ModelRepository::IsOwnAddress(std::string_view host, int port) const {
+  return impl_->IsOwnAddress(host, port);
 }
 
 absl::StatusOr<PullJob> ModelRepository::GetPull(std::string_view id) const {

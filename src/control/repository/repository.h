@@ -99,6 +99,9 @@ class ModelRepository {
   // Adds "host:port" to RepositoryOptions::refused_hosts, e.g. once a server bound to
   // port 0 knows its port. Thread-safe.
   void RefusePullsFrom(std::string host_port);
+  // True when host:port is one of the refused hosts above -- this server itself, in any
+  // spelling of loopback ("localhost", "127.1", "[::1]", ...). Thread-safe.
+  bool IsOwnAddress(std::string_view host, int port) const;
   [[nodiscard]] absl::StatusOr<PullJob> GetPull(std::string_view id) const;
   std::vector<PullJob> ListPulls() const;  // newest first
   // Stops a queued or running pull (its partial file is kept for a later resume).

@@ -192,9 +192,9 @@ class GgufFile::Parser {
   absl::Status ParseHeader() {
     TP_RETURN_IF_ERROR(Need(sizeof(kGgufMagic), "magic"));
     if (std::memcmp(bytes_.data(), kGgufMagic, sizeof(kGgufMagic)) != 0) {
-      return absl::InvalidArgumentError(fmt::format(
-          "gguf: not a GGUF file: magic '{}' at offset 0, expected 'GGUF'",
-          Printable(std::string_view(reinterpret_cast<const char*>(bytes_.data()), 4))));
+      // The file's bytes stay out of the message: it can reach an API caller who named
+      // some other file (e.g. a path on the server) and must learn nothing of its content.
+      return absl::InvalidArgumentError("gguf: not a GGUF file: it does not start with the magic 'GGUF'");
     }
     pos_ = sizeof(kGgufMagic);
     TP_ASSIGN_OR_RETURN(file_.version_, Read<uint32_t>("version"));
