@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (!kernel_target.empty()) {
     int64_t chosen = 0;
-    for (int64_t t : hwy::SupportedAndGeneratedTargets()) {
+    for (int64_t t : triplane::engine::cpu::KernelTargets()) {
       if (kernel_target == hwy::TargetName(t)) chosen = t;
     }
     if (chosen == 0) {
