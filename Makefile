@@ -23,9 +23,10 @@ run: build
 	$(BUILD_DIR)/triplane serve
 
 # Every test runs on one AddressSanitizer + UndefinedBehaviorSanitizer build (scripts/test):
-# unit and integration tests, then the fuzzers; `make run` keeps the release build.
+# unit and integration tests, then the fuzzers; then it builds the release `triplane`
+# that `make run` starts (its -O3 warnings are errors too).
 test: setup
-	ASAN_BUILD_DIR=$(ASAN_BUILD_DIR) JOBS=$(JOBS) ./scripts/test
+	BUILD_DIR=$(BUILD_DIR) ASAN_BUILD_DIR=$(ASAN_BUILD_DIR) JOBS=$(JOBS) ./scripts/test
 
 bench: build
 	BUILD_DIR=$(BUILD_DIR) ./bench/run
