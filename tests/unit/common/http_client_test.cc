@@ -71,6 +71,32 @@ TEST_F(HttpClientTest, RefusedConnectionIsUnavailable) {
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
 }
 
+// A caller may keep the stream's handle in what its callbacks capture (the gateway's proxy
+// does): once on_done has run, the client lets go of the callbacks, so no cycle remains,
+// even when on_done ran before the caller stored the handle.
+TEST_F(HttpClientTest, ACompletedStreamReleasesWhatItsCallbacksCaptured) {
+  StartServer();
+  HttpClient client;
+  for (const std::string path : {"/hello", "/missing-port"}) {
+    struct Holder {
+      std::shared_ptr<HttpStreamHandle> handle;
+    };
+    auto holder = std::make_shared<Holder>();
+    std::weak_ptr<Holder> weak = holder;
+    std::promise<void> done;
+    HttpStreamCallbacks callbacks;
+    callbacks.on_data = [holder](std::string_view) { return true; };
+    callbacks.on_done = [holder, &done](absl::Status) { done.set_value(); };
+    // A refused connection ends at once, often before Stream() has returned.
+    const std::string url = path == "/hello" ? Url(path) : "http://127.0.0.1:1/";
+    holder->handle = client.Stream({.url = url}, std::move(callbacks));
+    ASSERT_EQ(done.get_future().wait_for(10s), std::future_status::ready) << path;
+    holder.reset();  // what remains: the handle, held by the holder itself
+    for (int i = 0; i < 200 && !weak.expired(); ++i) std::this_thread::sleep_for(5ms);
+    EXPECT_TRUE(weak.expired()) << path << ": the stream still holds its callbacks";
+  }
+}
+
 TEST_F(HttpClientTest, BadUrlsAreInvalidArguments) {
   HttpClient client;
   for (const char* url : {"", "ftp://127.0.0.1/", "http://127.0.0.1:0/"}) {
