@@ -137,40 +137,38 @@ void ForwardPass::AttendHead(int64_t layer, const ForwardBatch& batch, PagedKvCa
   const int64_t head_dim = c.head_dim;
   const int64_t kv_dim = c.kv_dim();
   const int64_t stride = context_stride_;
-  {
-    const SequenceChunk& seq = batch.sequences[static_cast<size_t>(span.seq)];
-    const int64_t nt = span.count;
-    const int64_t g = h / group;
-    const int64_t first_pos = positions_[static_cast<size_t>(span.first)];
-    const int64_t context = first_pos + nt;  // key positions the span's last token sees
-    float* scores = &scores_[static_cast<size_t>(thread * kAttentionSpan * stride)];
-    float* q = &q32_[static_cast<size_t>(thread * kAttentionSpan * head_dim)];
-    const uint16_t** rows = &v_rows_[static_cast<size_t>(thread * stride)];
-    int64_t* len = &lengths_[static_cast<size_t>(thread * kAttentionSpan)];
-    // The queries rounded to f16, as llama.cpp's f16 cache multiplies them.
-    for (int64_t i = 0; i < nt; ++i) {
-      std::copy_n(&q_[static_cast<size_t>((span.first + i) * c.q_dim() + h * head_dim)], head_dim, q + i * head_dim);
-    }
-    cpu::RoundToF16(q, nt * head_dim);
-    const int64_t n_blocks = (context + kBlockTokens - 1) / kBlockTokens;
-    const uint16_t** k_blocks = &k_blocks_[static_cast<size_t>(thread * (stride / kBlockTokens))];
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      const int32_t block = seq.blocks[static_cast<size_t>(b)];
-      k_blocks[b] = cache.K(layer, block) + g * head_dim * kBlockTokens;
-      const uint16_t* v_block = cache.V(layer, block) + g * head_dim;
-      const int64_t n_rows = std::min(kBlockTokens, context - b * kBlockTokens);
-      for (int64_t r = 0; r < n_rows; ++r) rows[b * kBlockTokens + r] = v_block + r * kv_dim;
-    }
-    cpu::ScoreBlocksF16(q, head_dim, nt, k_blocks, n_blocks, kBlockTokens, head_dim, scores, stride);
-    for (int64_t i = 0; i < nt; ++i) {
-      const int64_t pos = first_pos + i;
-      cpu::SoftmaxF16(scores + i * stride, pos + 1, scale);
-      len[i] = pos + 1;
-    }
-    float* out = &attn_[static_cast<size_t>(span.first * c.q_dim() + h * head_dim)];
-    for (int64_t i = 0; i < nt; ++i) std::fill_n(out + i * c.q_dim(), head_dim, 0.0f);
-    cpu::AccumulateRowsF16(scores, stride, len, nt, rows, head_dim, out, c.q_dim());
+  const SequenceChunk& seq = batch.sequences[static_cast<size_t>(span.seq)];
+  const int64_t nt = span.count;
+  const int64_t g = h / group;
+  const int64_t first_pos = positions_[static_cast<size_t>(span.first)];
+  const int64_t context = first_pos + nt;  // key positions the span's last token sees
+  float* scores = &scores_[static_cast<size_t>(thread * kAttentionSpan * stride)];
+  float* q = &q32_[static_cast<size_t>(thread * kAttentionSpan * head_dim)];
+  const uint16_t** rows = &v_rows_[static_cast<size_t>(thread * stride)];
+  int64_t* len = &lengths_[static_cast<size_t>(thread * kAttentionSpan)];
+  // The queries rounded to f16, as llama.cpp's f16 cache multiplies them.
+  for (int64_t i = 0; i < nt; ++i) {
+    std::copy_n(&q_[static_cast<size_t>((span.first + i) * c.q_dim() + h * head_dim)], head_dim, q + i * head_dim);
   }
+  cpu::RoundToF16(q, nt * head_dim);
+  const int64_t n_blocks = (context + kBlockTokens - 1) / kBlockTokens;
+  const uint16_t** k_blocks = &k_blocks_[static_cast<size_t>(thread * (stride / kBlockTokens))];
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const int32_t block = seq.blocks[static_cast<size_t>(b)];
+    k_blocks[b] = cache.K(layer, block) + g * head_dim * kBlockTokens;
+    const uint16_t* v_block = cache.V(layer, block) + g * head_dim;
+    const int64_t n_rows = std::min(kBlockTokens, context - b * kBlockTokens);
+    for (int64_t r = 0; r < n_rows; ++r) rows[b * kBlockTokens + r] = v_block + r * kv_dim;
+  }
+  cpu::ScoreBlocksF16(q, head_dim, nt, k_blocks, n_blocks, kBlockTokens, head_dim, scores, stride);
+  for (int64_t i = 0; i < nt; ++i) {
+    const int64_t pos = first_pos + i;
+    cpu::SoftmaxF16(scores + i * stride, pos + 1, scale);
+    len[i] = pos + 1;
+  }
+  float* out = &attn_[static_cast<size_t>(span.first * c.q_dim() + h * head_dim)];
+  for (int64_t i = 0; i < nt; ++i) std::fill_n(out + i * c.q_dim(), head_dim, 0.0f);
+  cpu::AccumulateRowsF16(scores, stride, len, nt, rows, head_dim, out, c.q_dim());
 }
 
 absl::Status ForwardPass::Forward(std::span<const int32_t> tokens, KvCache& cache,

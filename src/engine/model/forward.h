@@ -6,8 +6,8 @@
 // own block table.
 
 #include <cstdint>
-#include <span>
 #include <initializer_list>
+#include <span>
 #include <vector>
 
 #include "absl/status/status.h"
