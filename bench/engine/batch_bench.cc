@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   }
   const int64_t vocab = (*model)->config().vocab_size;
   nlohmann::json results = nlohmann::json::array();
-  double single = 0;
+  double single = 0, single_decode = 0;
   for (int c : concurrency) {
     const int64_t ctx = prompt + gen + 16;
     const int64_t kv = c * ((ctx + 15) / 16) * triplane::engine::PagedKvCache::BytesPerBlock((*model)->config());
@@ -65,15 +65,21 @@ int main(int argc, char** argv) {
       return 1;
     }
     absl::Mutex mu;
-    int done = 0;
-    int64_t tokens = 0;
+    int done = 0, started = 0;
+    int64_t tokens = 0, decode_tokens = 0;
     const auto start = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point decode_start;  // when every request has its first token
     for (int r = 0; r < c; ++r) {
       GenerationRequest req{.sampling = {.temperature = 0}, .max_tokens = gen, .ignore_eos = true};
       for (int i = 0; i < prompt; ++i) req.prompt.push_back(static_cast<int32_t>((r * 977 + i * 131) % vocab));
-      auto id = (*engine)->Submit(std::move(req), [&](const TokenEvent& e) {
+      auto id = (*engine)->Submit(std::move(req), [&, first = true](const TokenEvent& e) mutable {
         absl::MutexLock lock(&mu);
-        if (e.token >= 0) ++tokens;
+        if (e.token >= 0) {
+          if (started == c) ++decode_tokens;
+          if (first && ++started == c) decode_start = std::chrono::steady_clock::now();
+          first = false;
+          ++tokens;
+        }
         if (e.finish != FinishReason::kNone) ++done;
       });
       if (!id.ok()) return 1;
@@ -83,11 +89,20 @@ int main(int argc, char** argv) {
       auto all_done = [&] { return done == c; };
       mu.Await(absl::Condition(&all_done));
     }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto end = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(end - start).count();
     const double tps = static_cast<double>(tokens) / seconds;
-    if (c == concurrency.front()) single = tps;
+    // Decode alone: the tokens that came after every request had its first one (so no
+    // step in the window holds prompt tokens), over that window.
+    const double decode_tps =
+        static_cast<double>(decode_tokens) / std::chrono::duration<double>(end - decode_start).count();
+    if (c == concurrency.front()) {
+      single = tps;
+      single_decode = decode_tps;
+    }
     results.push_back({{"concurrency", c}, {"tokens", tokens}, {"seconds", seconds}, {"tokens_per_s", tps},
-                       {"vs_first", tps / single}, {"steps", (*engine)->Stats().steps}});
+                       {"vs_first", tps / single}, {"decode_tokens_per_s", decode_tps},
+                       {"decode_vs_first", decode_tps / single_decode}, {"steps", (*engine)->Stats().steps}});
   }
   const nlohmann::json report = {{"kernel_target", triplane::engine::cpu::ActiveKernelTarget()},
                                  {"threads", threads},

@@ -135,7 +135,6 @@ void ForwardPass::AttendHead(int64_t layer, const ForwardBatch& batch, PagedKvCa
   const int64_t group = c.heads / c.kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   const int64_t head_dim = c.head_dim;
-  const int64_t kv_dim = c.kv_dim();
   const int64_t stride = context_stride_;
   const SequenceChunk& seq = batch.sequences[static_cast<size_t>(span.seq)];
   const int64_t nt = span.count;
@@ -156,9 +155,9 @@ void ForwardPass::AttendHead(int64_t layer, const ForwardBatch& batch, PagedKvCa
   for (int64_t b = 0; b < n_blocks; ++b) {
     const int32_t block = seq.blocks[static_cast<size_t>(b)];
     k_blocks[b] = cache.K(layer, block) + g * head_dim * kBlockTokens;
-    const uint16_t* v_block = cache.V(layer, block) + g * head_dim;
+    const uint16_t* v_block = cache.V(layer, block) + g * kBlockTokens * head_dim;
     const int64_t n_rows = std::min(kBlockTokens, context - b * kBlockTokens);
-    for (int64_t r = 0; r < n_rows; ++r) rows[b * kBlockTokens + r] = v_block + r * kv_dim;
+    for (int64_t r = 0; r < n_rows; ++r) rows[b * kBlockTokens + r] = v_block + r * head_dim;
   }
   cpu::ScoreBlocksF16(q, head_dim, nt, k_blocks, n_blocks, kBlockTokens, head_dim, scores, stride);
   for (int64_t i = 0; i < nt; ++i) {
@@ -343,10 +342,13 @@ absl::Status ForwardPass::Run(const ForwardBatch& batch, PagedKvCache& cache, st
       const SequenceChunk& seq = batch.sequences[static_cast<size_t>(token_seq_[static_cast<size_t>(t)])];
       const int64_t pos = positions_[static_cast<size_t>(t)];
       const int32_t block = seq.blocks[static_cast<size_t>(pos / kBlockTokens)];
-      const int64_t slot = (pos % kBlockTokens) * c.kv_dim();
-      uint16_t* k_block = cache.K(layer, block) + pos % kBlockTokens;  // transposed: stride 16
+      const int64_t slot = pos % kBlockTokens;
+      uint16_t* k_block = cache.K(layer, block) + slot;  // transposed: stride 16
       for (int64_t i = 0; i < c.kv_dim(); ++i) k_block[i * kBlockTokens] = cpu::Fp32ToFp16(k[i]);
-      cpu::ConvertToF16(v, c.kv_dim(), cache.V(layer, block) + slot);
+      for (int64_t h = 0; h < c.kv_heads; ++h) {
+        cpu::ConvertToF16(v + h * c.head_dim, c.head_dim,
+                          cache.V(layer, block) + (h * kBlockTokens + slot) * c.head_dim);
+      }
     });
     Attention(layer, batch, cache);
     MatMul(l.wo, attn_.data(), n, q_.data());  // q_ reused as the projection output

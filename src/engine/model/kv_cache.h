@@ -33,7 +33,10 @@ class PagedKvCache {
   int64_t kv_dim() const { return kv_dim_; }
 
   // Keys of `layer` in `block`, transposed: [kv_dim][kBlockTokens] f16 (a head's scores
-  // for the block's 16 positions are then 16 vector lanes). Values: [kBlockTokens][kv_dim].
+  // for the block's 16 positions are then 16 vector lanes). Values, head by head:
+  // [kv_heads][kBlockTokens][head_dim]. Either way one head's part of a block is one
+  // contiguous run of kBlockTokens * head_dim values, which the hardware prefetcher
+  // streams when attention walks a head's blocks.
   uint16_t* K(int64_t layer, int64_t block) { return &k_[Index(layer, block)]; }
   const uint16_t* K(int64_t layer, int64_t block) const { return &k_[Index(layer, block)]; }
   uint16_t* V(int64_t layer, int64_t block) { return &v_[Index(layer, block)]; }

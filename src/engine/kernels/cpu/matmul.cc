@@ -23,6 +23,7 @@
 #include "engine/kernels/cpu/gemm_k_quant-inl.h"
 #include "engine/kernels/cpu/gemm_q8_0-inl.h"
 #include "engine/kernels/cpu/gemm_tile-inl.h"
+#include "hwy/cache_control.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 // clang-format on
@@ -212,7 +213,13 @@ void AccumulateRowsF16T(const float* HWY_RESTRICT p, int64_t p_stride, const int
     for (; c + 4 * N <= dim; c += 4 * N) {
       auto a0 = hn::LoadU(d, acc + c), a1 = hn::LoadU(d, acc + c + N);
       auto a2 = hn::LoadU(d, acc + c + 2 * N), a3 = hn::LoadU(d, acc + c + 3 * N);
+      constexpr int64_t kAhead = 16;  // rows prefetched ahead: the next block of a paged cache
       for (int64_t j = 0; j < len[0]; ++j) {
+        if (j + kAhead < len[0]) {
+          for (int64_t line = 0; line < 4 * N * 2; line += 64) {
+            hwy::Prefetch(reinterpret_cast<const uint8_t*>(rows[j + kAhead] + c) + line);
+          }
+        }
         const auto* row = reinterpret_cast<const hwy::float16_t*>(rows[j] + c);
         const auto pj = hn::Set(d, p[j]);
         a0 = hn::MulAdd(pj, hn::PromoteTo(d, hn::LoadU(dh, row)), a0);
@@ -330,6 +337,21 @@ void QuantizeActivationsT(GgmlType weight_type, const float* x, int64_t n, void*
 #endif
 }
 
+// One token's scores against kC chunks of N columns (chunk c at cols[c], row e at
+// cols[c] + e * kt_stride): kC independent fma chains over e, all in registers.
+template <int kC, class D>
+HWY_INLINE void ScoreChunksOneToken(D d, const float* HWY_RESTRICT q, const hwy::float16_t* const cols[kC],
+                                    int64_t kt_stride, int64_t dim, float* HWY_RESTRICT out) {
+  const hn::Rebind<hwy::float16_t, D> dh;
+  hn::Vec<D> a[kC];
+  for (int c = 0; c < kC; ++c) a[c] = hn::Zero(d);
+  for (int64_t e = 0; e < dim; ++e) {
+    const auto qv = hn::Set(d, q[e]);
+    for (int c = 0; c < kC; ++c) a[c] = hn::MulAdd(qv, hn::PromoteTo(d, hn::LoadU(dh, cols[c] + e * kt_stride)), a[c]);
+  }
+  for (int c = 0; c < kC; ++c) hn::StoreU(a[c], d, out + c * hn::Lanes(d));
+}
+
 void ScoreBlocksF16T(const float* HWY_RESTRICT q, int64_t q_stride, int64_t n_tokens,
                      const uint16_t* const* blocks, int64_t n_blocks, int64_t kt_stride, int64_t dim,
                      float* HWY_RESTRICT out, int64_t out_stride) {
@@ -357,8 +379,37 @@ void ScoreBlocksF16T(const float* HWY_RESTRICT q, int64_t q_stride, int64_t n_to
     return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
   };
   // Every output lane is acc = fma(q[e], k[e], acc) for e = 0 .. dim - 1; the loops only
-  // choose how many independent accumulators run side by side (4 tokens, or 4 chunks
+  // choose how many independent accumulators run side by side (4 tokens, or 8 or 4 chunks
   // of columns when there are fewer tokens, as in decode).
+  if (n_tokens == 1) {  // decode: 8 chunks side by side (enough chains to hide fma latency)
+    constexpr int kWide = 8;
+    const hwy::float16_t* cols[kWide];
+    int64_t c0 = 0;
+    for (; c0 + kWide <= chunks; c0 += kWide) {
+      for (int c = 0; c < kWide; ++c) {
+        const int64_t chunk = c0 + c;
+        cols[c] = reinterpret_cast<const hwy::float16_t*>(blocks[chunk / per_block] + (chunk % per_block) * N);
+      }
+      ScoreChunksOneToken<kWide>(d, q, cols, kt_stride, dim, out + c0 * N);
+    }
+    const int64_t rest = chunks - c0;
+    for (int64_t c = 0; c < rest; ++c) {
+      const int64_t chunk = c0 + c;
+      cols[c] = reinterpret_cast<const hwy::float16_t*>(blocks[chunk / per_block] + (chunk % per_block) * N);
+    }
+    float* o = out + c0 * N;
+    switch (rest) {  // the last chunks side by side too
+      case 1: ScoreChunksOneToken<1>(d, q, cols, kt_stride, dim, o); break;
+      case 2: ScoreChunksOneToken<2>(d, q, cols, kt_stride, dim, o); break;
+      case 3: ScoreChunksOneToken<3>(d, q, cols, kt_stride, dim, o); break;
+      case 4: ScoreChunksOneToken<4>(d, q, cols, kt_stride, dim, o); break;
+      case 5: ScoreChunksOneToken<5>(d, q, cols, kt_stride, dim, o); break;
+      case 6: ScoreChunksOneToken<6>(d, q, cols, kt_stride, dim, o); break;
+      case 7: ScoreChunksOneToken<7>(d, q, cols, kt_stride, dim, o); break;
+      default: break;
+    }
+    return;
+  }
   if (n_tokens >= 4) {
     for (int64_t c = 0; c < chunks; ++c) {
       for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
