@@ -27,13 +27,14 @@ int main(int argc, char** argv) {
   std::string model_path;
   int threads = 1, prompt = 32, gen = 64;
   std::vector<int> concurrency = {1, 4, 16, 64};
-  std::string kernel_target;
+  std::string kernel_target, kv_type_name = "f16";
   app.add_option("-m,--model", model_path, "GGUF model")->required();
   app.add_option("-t,--threads", threads, "compute threads");
   app.add_option("-p,--prompt", prompt, "prompt tokens per request");
   app.add_option("-n,--gen", gen, "tokens generated per request");
   app.add_option("-c,--concurrency", concurrency, "concurrencies");
   app.add_option("--kernel-target", kernel_target, "Highway target to run (default: the best)");
+  app.add_option("--kv-type", kv_type_name, "KV cache entries")->check(CLI::IsMember({"f16", "q8_0"}));
   CLI11_PARSE(app, argc, argv);
   if (!kernel_target.empty()) {
     int64_t chosen = 0;
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
     hwy::SetSupportedTargetsForTest(chosen);
   }
 
+  const triplane::engine::KvType kv_type = *triplane::engine::ParseKvType(kv_type_name);
   auto model = triplane::engine::Model::Load(model_path);
   if (!model.ok()) {
     std::fprintf(stderr, "%s\n", std::string(model.status().message()).c_str());
@@ -57,8 +59,8 @@ int main(int argc, char** argv) {
   double single = 0, single_decode = 0;
   for (int c : concurrency) {
     const int64_t ctx = prompt + gen + 16;
-    const int64_t kv = c * ((ctx + 15) / 16) * triplane::engine::PagedKvCache::BytesPerBlock((*model)->config());
-    auto engine = Engine::Create(**model, {.threads = threads, .ctx = ctx, .kv_memory_bytes = kv,
+    const int64_t kv = c * ((ctx + 15) / 16) * triplane::engine::PagedKvCache::BytesPerBlock((*model)->config(), kv_type);
+    auto engine = Engine::Create(**model, {.threads = threads, .ctx = ctx, .kv_memory_bytes = kv, .kv_type = kv_type,
                                            .max_batch_tokens = std::max(512, c), .max_seqs = c});
     if (!engine.ok()) {
       std::fprintf(stderr, "%s\n", std::string(engine.status().message()).c_str());
@@ -106,6 +108,7 @@ int main(int argc, char** argv) {
   }
   const nlohmann::json report = {{"kernel_target", triplane::engine::cpu::ActiveKernelTarget()},
                                  {"threads", threads},
+                                 {"kv_type", kv_type_name},
                                  {"prompt", prompt},
                                  {"gen", gen},
                                  {"results", results}};

@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "engine/model/kv_cache.h"
 
 namespace triplane::engine {
 namespace {
@@ -29,6 +30,7 @@ absl::Status EngineOptions::Validate() const {
   if (kv_memory_bytes < 0) {
     return Invalid("kv-memory", absl::StrCat(kv_memory_bytes, " is negative (0 = automatic)"));
   }
+  if (!ParseKvType(kv_type)) return Invalid("kv-type", absl::StrCat("'", kv_type, "' is not f16 or q8_0"));
   if (max_batch_tokens < 1) {
     return Invalid("max-batch-tokens", absl::StrCat(max_batch_tokens, " must be at least 1"));
   }

@@ -17,6 +17,7 @@ struct EngineOptions {
   int threads = 0;                 // compute threads; 0 = one per physical core
   int ctx = 4096;                  // context length per sequence, in tokens
   int64_t kv_memory_bytes = 0;     // KV cache budget; 0 = min(max_seqs, 4) full contexts
+  std::string kv_type = "f16";     // KV cache entries: f16, or q8_0 (int8 + a scale)
   int max_batch_tokens = 512;      // tokens scheduled per step (prefill chunks + decodes)
   int max_seqs = 64;               // sequences in the running batch at once
   std::string served_model_name;   // name in the API; empty = the model file's name

@@ -6,6 +6,7 @@
 #include "common/status_macros.h"
 #include "engine/kernels/cpu/fp16.h"
 #include "engine/kernels/cpu/interleaved.h"
+#include "engine/kernels/cpu/kv_q8.h"
 #include "engine/kernels/cpu/matmul.h"
 #include "engine/kernels/cpu/quant.h"
 #include "fmt/format.h"
@@ -142,15 +143,43 @@ void ForwardPass::AttendHead(int64_t layer, const ForwardBatch& batch, PagedKvCa
   const int64_t first_pos = positions_[static_cast<size_t>(span.first)];
   const int64_t context = first_pos + nt;  // key positions the span's last token sees
   float* scores = &scores_[static_cast<size_t>(thread * kAttentionSpan * stride)];
+  int64_t* len = &lengths_[static_cast<size_t>(thread * kAttentionSpan)];
+  float* out = &attn_[static_cast<size_t>(span.first * c.q_dim() + h * head_dim)];
+  for (int64_t i = 0; i < nt; ++i) std::fill_n(out + i * c.q_dim(), head_dim, 0.0f);
+  const int64_t n_blocks = (context + kBlockTokens - 1) / kBlockTokens;
+  auto softmax = [&] {  // each token's scores over the positions it sees
+    for (int64_t i = 0; i < nt; ++i) {
+      const int64_t pos = first_pos + i;
+      cpu::SoftmaxF16(scores + i * stride, pos + 1, scale);
+      len[i] = pos + 1;
+    }
+  };
+  if (cache.type() == KvType::kQ8_0) {
+    const uint8_t** k_blocks = &k8_blocks_[static_cast<size_t>(thread * (stride / kBlockTokens))];
+    const float** k_scales = &k_scales_[static_cast<size_t>(thread * (stride / kBlockTokens))];
+    const int8_t** v_blocks = &v8_blocks_[static_cast<size_t>(thread * (stride / kBlockTokens))];
+    const float** v_scales = &v_scales_[static_cast<size_t>(thread * (stride / kBlockTokens))];
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const int32_t block = seq.blocks[static_cast<size_t>(b)];
+      const int64_t head_part = g * kBlockTokens * head_dim;
+      k_blocks[b] = cache.KQ8(layer, block) + head_part;
+      k_scales[b] = cache.KScales(layer, block) + g * kBlockTokens;
+      v_blocks[b] = cache.VQ8(layer, block) + head_part;
+      v_scales[b] = cache.VScales(layer, block) + g * kBlockTokens;
+    }
+    const float* q_span = &q_[static_cast<size_t>(span.first * c.q_dim() + h * head_dim)];
+    cpu::ScoreBlocksQ8(q_span, c.q_dim(), nt, k_blocks, k_scales, n_blocks, head_dim, scores, stride);
+    softmax();
+    cpu::AccumulateRowsQ8(scores, stride, len, nt, v_blocks, v_scales, head_dim, out, c.q_dim());
+    return;
+  }
+  // The queries rounded to f16, as llama.cpp's f16 cache multiplies them.
   float* q = &q32_[static_cast<size_t>(thread * kAttentionSpan * head_dim)];
   const uint16_t** rows = &v_rows_[static_cast<size_t>(thread * stride)];
-  int64_t* len = &lengths_[static_cast<size_t>(thread * kAttentionSpan)];
-  // The queries rounded to f16, as llama.cpp's f16 cache multiplies them.
   for (int64_t i = 0; i < nt; ++i) {
     std::copy_n(&q_[static_cast<size_t>((span.first + i) * c.q_dim() + h * head_dim)], head_dim, q + i * head_dim);
   }
   cpu::RoundToF16(q, nt * head_dim);
-  const int64_t n_blocks = (context + kBlockTokens - 1) / kBlockTokens;
   const uint16_t** k_blocks = &k_blocks_[static_cast<size_t>(thread * (stride / kBlockTokens))];
   for (int64_t b = 0; b < n_blocks; ++b) {
     const int32_t block = seq.blocks[static_cast<size_t>(b)];
@@ -160,13 +189,7 @@ void ForwardPass::AttendHead(int64_t layer, const ForwardBatch& batch, PagedKvCa
     for (int64_t r = 0; r < n_rows; ++r) rows[b * kBlockTokens + r] = v_block + r * head_dim;
   }
   cpu::ScoreBlocksF16(q, head_dim, nt, k_blocks, n_blocks, kBlockTokens, head_dim, scores, stride);
-  for (int64_t i = 0; i < nt; ++i) {
-    const int64_t pos = first_pos + i;
-    cpu::SoftmaxF16(scores + i * stride, pos + 1, scale);
-    len[i] = pos + 1;
-  }
-  float* out = &attn_[static_cast<size_t>(span.first * c.q_dim() + h * head_dim)];
-  for (int64_t i = 0; i < nt; ++i) std::fill_n(out + i * c.q_dim(), head_dim, 0.0f);
+  softmax();
   cpu::AccumulateRowsF16(scores, stride, len, nt, rows, head_dim, out, c.q_dim());
 }
 
@@ -271,6 +294,20 @@ absl::Status ForwardPass::Run(const ForwardBatch& batch, PagedKvCache& cache, st
     k_blocks_.resize(threads * static_cast<size_t>(context_stride_ / kBlockTokens));
   }
   q32_.resize(threads * kAttentionSpan * static_cast<size_t>(c.head_dim));
+  if (cache.type() == KvType::kQ8_0) {
+    if (c.head_dim % 4 != 0 || c.head_dim > cpu::kMaxHeadDimQ8) {
+      return absl::InvalidArgumentError(fmt::format(
+          "forward: an 8-bit KV cache needs a head size that is a multiple of 4 up to {}, not {}",
+          cpu::kMaxHeadDimQ8, c.head_dim));
+    }
+    const size_t block_ptrs = threads * static_cast<size_t>(context_stride_ / kBlockTokens);
+    if (k8_blocks_.size() < block_ptrs) {
+      k8_blocks_.resize(block_ptrs);
+      k_scales_.resize(block_ptrs);
+      v8_blocks_.resize(block_ptrs);
+      v_scales_.resize(block_ptrs);
+    }
+  }
 
   // x[t] = token_embd[token_t]
   const WeightMatrix& embd = w.token_embd;
@@ -343,6 +380,16 @@ absl::Status ForwardPass::Run(const ForwardBatch& batch, PagedKvCache& cache, st
       const int64_t pos = positions_[static_cast<size_t>(t)];
       const int32_t block = seq.blocks[static_cast<size_t>(pos / kBlockTokens)];
       const int64_t slot = pos % kBlockTokens;
+      if (cache.type() == KvType::kQ8_0) {
+        for (int64_t h = 0; h < c.kv_heads; ++h) {
+          const int64_t head_part = h * kBlockTokens * c.head_dim;
+          cache.KScales(layer, block)[h * kBlockTokens + slot] =
+              cpu::StoreKeyQ8(k + h * c.head_dim, c.head_dim, slot, cache.KQ8(layer, block) + head_part);
+          cache.VScales(layer, block)[h * kBlockTokens + slot] = cpu::StoreValueQ8(
+              v + h * c.head_dim, c.head_dim, cache.VQ8(layer, block) + head_part + slot * c.head_dim);
+        }
+        return;
+      }
       uint16_t* k_block = cache.K(layer, block) + slot;  // transposed: stride 16
       for (int64_t i = 0; i < c.kv_dim(); ++i) k_block[i * kBlockTokens] = cpu::Fp32ToFp16(k[i]);
       for (int64_t h = 0; h < c.kv_heads; ++h) {

@@ -98,6 +98,10 @@ class ForwardPass {
   std::vector<const uint16_t*> v_rows_;    // [threads, context_stride]
   std::vector<const uint16_t*> k_blocks_;  // [threads, context_stride / kBlockTokens]
   std::vector<int64_t> lengths_;   // [threads, kAttentionSpan]
+  // An 8-bit cache's head parts of key and value blocks and their scales, as k_blocks_.
+  std::vector<const uint8_t*> k8_blocks_;
+  std::vector<const int8_t*> v8_blocks_;
+  std::vector<const float*> k_scales_, v_scales_;
   std::vector<float> rope_inv_freq_;        // [rope_dims / 2]
   std::vector<float> rope_cos_, rope_sin_;  // [tokens, rope_dims / 2]
 };

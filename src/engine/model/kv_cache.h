@@ -1,12 +1,17 @@
 #pragma once
 
-// Keys and values in f16 (the precision llama.cpp keeps by default), paged: every layer's
-// cache is an array of blocks of kBlockTokens positions, and a sequence owns a block
-// table mapping its positions to blocks (position p lives in blocks[p / kBlockTokens] at
-// slot p % kBlockTokens). Blocks can be shared between sequences with a common prefix.
+// Keys and values, paged: every layer's cache is an array of blocks of kBlockTokens
+// positions, and a sequence owns a block table mapping its positions to blocks (position
+// p lives in blocks[p / kBlockTokens] at slot p % kBlockTokens). Blocks can be shared
+// between sequences with a common prefix. Entries are f16 (the precision llama.cpp
+// keeps by default) or, with KvType::kQ8_0, int8 with one float scale per position and
+// head (engine/kernels/cpu/kv_q8.h): 53 % of the bytes, so twice the tokens fit and
+// attention over a long context reads half as much memory.
 
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "engine/model/model_config.h"
@@ -15,51 +20,91 @@ namespace triplane::engine {
 
 inline constexpr int64_t kBlockTokens = 16;  // positions per KV cache block
 
+enum class KvType { kF16, kQ8_0 };
+
+inline std::string_view KvTypeName(KvType type) { return type == KvType::kQ8_0 ? "q8_0" : "f16"; }
+inline std::optional<KvType> ParseKvType(std::string_view name) {
+  if (name == "f16") return KvType::kF16;
+  if (name == "q8_0") return KvType::kQ8_0;
+  return std::nullopt;
+}
+
 class PagedKvCache {
  public:
-  PagedKvCache(const ModelConfig& config, int64_t num_blocks)
-      : layers_(config.layers),
-        kv_dim_(config.kv_dim()),
-        num_blocks_(num_blocks),
-        k_(static_cast<size_t>(layers_ * num_blocks_ * kBlockTokens * kv_dim_)),
-        v_(k_.size()) {}
+  PagedKvCache(const ModelConfig& config, int64_t num_blocks, KvType type = KvType::kF16)
+      : type_(type), layers_(config.layers), kv_heads_(config.kv_heads), kv_dim_(config.kv_dim()),
+        num_blocks_(num_blocks) {
+    const auto entries = static_cast<size_t>(layers_ * num_blocks_ * kBlockTokens * kv_dim_);
+    const auto scales = static_cast<size_t>(layers_ * num_blocks_ * kBlockTokens * kv_heads_);
+    if (type == KvType::kF16) {
+      k_.resize(entries);
+      v_.resize(entries);
+    } else {
+      k8_.resize(entries);
+      v8_.resize(entries);
+      k_scale_.resize(scales);
+      v_scale_.resize(scales);
+    }
+  }
 
   // Bytes one block takes over all layers, keys and values.
-  static int64_t BytesPerBlock(const ModelConfig& config) {
+  static int64_t BytesPerBlock(const ModelConfig& config, KvType type = KvType::kF16) {
+    if (type == KvType::kQ8_0) {
+      return config.layers * kBlockTokens * 2 * (config.kv_dim() + config.kv_heads * static_cast<int64_t>(sizeof(float)));
+    }
     return config.layers * kBlockTokens * config.kv_dim() * 2 * static_cast<int64_t>(sizeof(uint16_t));
   }
 
+  KvType type() const { return type_; }
   int64_t num_blocks() const { return num_blocks_; }
   int64_t kv_dim() const { return kv_dim_; }
 
-  // Keys of `layer` in `block`, transposed: [kv_dim][kBlockTokens] f16 (a head's scores
-  // for the block's 16 positions are then 16 vector lanes). Values, head by head:
-  // [kv_heads][kBlockTokens][head_dim]. Either way one head's part of a block is one
-  // contiguous run of kBlockTokens * head_dim values, which the hardware prefetcher
+  // f16 (type() == kF16). Keys of `layer` in `block`, transposed: [kv_dim][kBlockTokens]
+  // (a head's scores for the block's 16 positions are then 16 vector lanes). Values, head
+  // by head: [kv_heads][kBlockTokens][head_dim]. Either way one head's part of a block is
+  // one contiguous run of kBlockTokens * head_dim values, which the hardware prefetcher
   // streams when attention walks a head's blocks.
   uint16_t* K(int64_t layer, int64_t block) { return &k_[Index(layer, block)]; }
   const uint16_t* K(int64_t layer, int64_t block) const { return &k_[Index(layer, block)]; }
   uint16_t* V(int64_t layer, int64_t block) { return &v_[Index(layer, block)]; }
   const uint16_t* V(int64_t layer, int64_t block) const { return &v_[Index(layer, block)]; }
 
-  uint64_t bytes() const { return (k_.size() + v_.size()) * sizeof(uint16_t); }
+  // q8_0 (type() == kQ8_0), head by head in the layout of cpu/kv_q8.h: keys
+  // [kv_heads][head_dim / 4][kBlockTokens][4] (int8 + 128), values
+  // [kv_heads][kBlockTokens][head_dim]; scales [kv_heads][kBlockTokens].
+  uint8_t* KQ8(int64_t layer, int64_t block) { return &k8_[Index(layer, block)]; }
+  int8_t* VQ8(int64_t layer, int64_t block) { return &v8_[Index(layer, block)]; }
+  float* KScales(int64_t layer, int64_t block) { return &k_scale_[ScaleIndex(layer, block)]; }
+  float* VScales(int64_t layer, int64_t block) { return &v_scale_[ScaleIndex(layer, block)]; }
+
+  uint64_t bytes() const {
+    return (k_.size() + v_.size()) * sizeof(uint16_t) + k8_.size() + v8_.size() +
+           (k_scale_.size() + v_scale_.size()) * sizeof(float);
+  }
 
  private:
   size_t Index(int64_t layer, int64_t block) const {
     return static_cast<size_t>((layer * num_blocks_ + block) * kBlockTokens * kv_dim_);
   }
+  size_t ScaleIndex(int64_t layer, int64_t block) const {
+    return static_cast<size_t>((layer * num_blocks_ + block) * kBlockTokens * kv_heads_);
+  }
+  KvType type_;
   int64_t layers_;
+  int64_t kv_heads_;
   int64_t kv_dim_;
   int64_t num_blocks_;
-  std::vector<uint16_t> k_;
-  std::vector<uint16_t> v_;
+  std::vector<uint16_t> k_, v_;    // f16
+  std::vector<uint8_t> k8_;        // q8_0
+  std::vector<int8_t> v8_;
+  std::vector<float> k_scale_, v_scale_;
 };
 
 // One sequence's cache: its own pages, blocks in order (generate, benchmarks, tests).
 class KvCache {
  public:
-  KvCache(const ModelConfig& config, int64_t capacity)
-      : capacity_(capacity), pages_(config, (capacity + kBlockTokens - 1) / kBlockTokens) {
+  KvCache(const ModelConfig& config, int64_t capacity, KvType type = KvType::kF16)
+      : capacity_(capacity), pages_(config, (capacity + kBlockTokens - 1) / kBlockTokens, type) {
     for (int32_t b = 0; b < pages_.num_blocks(); ++b) blocks_.push_back(b);
   }
 

@@ -34,6 +34,7 @@ struct EngineConfig {
   int threads = 1;                  // compute threads
   int64_t ctx = 4096;               // most tokens (prompt + generated) per sequence
   int64_t kv_memory_bytes = 0;      // KV cache size; 0 = room for max_seqs full contexts
+  KvType kv_type = KvType::kF16;    // what the KV cache stores (kv_cache.h)
   int64_t max_batch_tokens = 512;   // tokens per step (decodes + prompt chunks)
   int64_t max_seqs = 64;            // sequences running at once
   int64_t max_waiting = 256;        // queued requests beyond which Submit refuses

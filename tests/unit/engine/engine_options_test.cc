@@ -39,6 +39,8 @@ TEST(EngineOptionsTest, AcceptsAutomaticSettings) {
   options.port = 0;
   options.drain_timeout_s = 0;
   EXPECT_TRUE(options.Validate().ok());
+  options.kv_type = "q8_0";
+  EXPECT_TRUE(options.Validate().ok());
 }
 
 TEST(EngineOptionsTest, RejectsEachBadField) {
@@ -51,6 +53,8 @@ TEST(EngineOptionsTest, RejectsEachBadField) {
       {"ctx", [](EngineOptions& o) { o.ctx = 0; }},
       {"ctx", [](EngineOptions& o) { o.ctx = (1 << 20) + 1; }},
       {"kv-memory", [](EngineOptions& o) { o.kv_memory_bytes = -1; }},
+      {"kv-type", [](EngineOptions& o) { o.kv_type = "q4_0"; }},
+      {"kv-type", [](EngineOptions& o) { o.kv_type = ""; }},
       {"max-batch-tokens", [](EngineOptions& o) { o.max_batch_tokens = 0; }},
       {"max-seqs", [](EngineOptions& o) { o.max_seqs = 0; }},
       {"served-model-name", [](EngineOptions& o) { o.served_model_name = "has space"; }},

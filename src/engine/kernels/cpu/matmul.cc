@@ -15,6 +15,7 @@
 #define HWY_TARGET_INCLUDE "engine/kernels/cpu/matmul.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
+#include "engine/kernels/cpu/accumulate_rows-inl.h"
 #include "engine/kernels/cpu/dot_float-inl.h"
 #include "engine/kernels/cpu/dot_q4_k-inl.h"
 #include "engine/kernels/cpu/dot_q6_k-inl.h"
@@ -200,69 +201,28 @@ void SoftmaxF16T(float* HWY_RESTRICT x, int64_t n, float scale) {
   each([&](V v, auto) { return hn::PromoteTo(d, hn::DemoteTo(dh, hn::Mul(v, inv))); });
 }
 
-// For 4 tokens at a time, each f16 row is widened once and added into the tokens that
-// reach it; per output lane the same fma sequence as one token alone.
+// accumulate_rows-inl.h over f16 rows, prefetching a block (16 rows) ahead: the rows of
+// a paged cache's next block are elsewhere in memory.
 void AccumulateRowsF16T(const float* HWY_RESTRICT p, int64_t p_stride, const int64_t* len,
                         int64_t n_tokens, const uint16_t* const* rows, int64_t dim,
                         float* HWY_RESTRICT acc, int64_t acc_stride) {
   const hn::ScalableTag<float> d;
   const hn::Rebind<hwy::float16_t, decltype(d)> dh;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  int64_t c = 0;
-  if (n_tokens == 1) {  // decode: four vectors of the row side by side instead of tokens
-    for (; c + 4 * N <= dim; c += 4 * N) {
-      auto a0 = hn::LoadU(d, acc + c), a1 = hn::LoadU(d, acc + c + N);
-      auto a2 = hn::LoadU(d, acc + c + 2 * N), a3 = hn::LoadU(d, acc + c + 3 * N);
-      constexpr int64_t kAhead = 16;  // rows prefetched ahead: the next block of a paged cache
-      for (int64_t j = 0; j < len[0]; ++j) {
-        if (j + kAhead < len[0]) {
-          for (int64_t line = 0; line < 4 * N * 2; line += 64) {
-            hwy::Prefetch(reinterpret_cast<const uint8_t*>(rows[j + kAhead] + c) + line);
-          }
+  constexpr int64_t kAhead = 16;
+  AccumulateRows(
+      d, len, n_tokens, dim, acc, acc_stride,
+      [&](int64_t j, int64_t c) {
+        return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(rows[j] + c)));
+      },
+      [&](int64_t j, int64_t c) { return Fp16ToFp32(rows[j][c]); },
+      [&](int64_t t, int64_t j) { return p[t * p_stride + j]; },
+      [&](int64_t j, int64_t c) {
+        if (j + kAhead >= len[0]) return;
+        for (int64_t line = 0; line < 4 * N * 2; line += 64) {
+          hwy::Prefetch(reinterpret_cast<const uint8_t*>(rows[j + kAhead] + c) + line);
         }
-        const auto* row = reinterpret_cast<const hwy::float16_t*>(rows[j] + c);
-        const auto pj = hn::Set(d, p[j]);
-        a0 = hn::MulAdd(pj, hn::PromoteTo(d, hn::LoadU(dh, row)), a0);
-        a1 = hn::MulAdd(pj, hn::PromoteTo(d, hn::LoadU(dh, row + N)), a1);
-        a2 = hn::MulAdd(pj, hn::PromoteTo(d, hn::LoadU(dh, row + 2 * N)), a2);
-        a3 = hn::MulAdd(pj, hn::PromoteTo(d, hn::LoadU(dh, row + 3 * N)), a3);
-      }
-      hn::StoreU(a0, d, acc + c);
-      hn::StoreU(a1, d, acc + c + N);
-      hn::StoreU(a2, d, acc + c + 2 * N);
-      hn::StoreU(a3, d, acc + c + 3 * N);
-    }
-  }
-  for (; c + N <= dim; c += N) {
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
-      const int64_t nt = std::min<int64_t>(4, n_tokens - t0);
-      auto a0 = hn::LoadU(d, acc + (t0 + 0) * acc_stride + c);
-      auto a1 = nt > 1 ? hn::LoadU(d, acc + (t0 + 1) * acc_stride + c) : a0;
-      auto a2 = nt > 2 ? hn::LoadU(d, acc + (t0 + 2) * acc_stride + c) : a0;
-      auto a3 = nt > 3 ? hn::LoadU(d, acc + (t0 + 3) * acc_stride + c) : a0;
-      int64_t most = 0;
-      for (int64_t t = t0; t < t0 + nt; ++t) most = std::max(most, len[t]);
-      const float* p0 = p + t0 * p_stride;
-      for (int64_t j = 0; j < most; ++j) {
-        const auto v = hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(rows[j] + c)));
-        if (j < len[t0]) a0 = hn::MulAdd(hn::Set(d, p0[j]), v, a0);
-        if (nt > 1 && j < len[t0 + 1]) a1 = hn::MulAdd(hn::Set(d, p0[p_stride + j]), v, a1);
-        if (nt > 2 && j < len[t0 + 2]) a2 = hn::MulAdd(hn::Set(d, p0[2 * p_stride + j]), v, a2);
-        if (nt > 3 && j < len[t0 + 3]) a3 = hn::MulAdd(hn::Set(d, p0[3 * p_stride + j]), v, a3);
-      }
-      hn::StoreU(a0, d, acc + (t0 + 0) * acc_stride + c);
-      if (nt > 1) hn::StoreU(a1, d, acc + (t0 + 1) * acc_stride + c);
-      if (nt > 2) hn::StoreU(a2, d, acc + (t0 + 2) * acc_stride + c);
-      if (nt > 3) hn::StoreU(a3, d, acc + (t0 + 3) * acc_stride + c);
-    }
-  }
-  for (; c < dim; ++c) {  // lanes past the last whole vector: the same fma per element
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      float a = acc[t * acc_stride + c];
-      for (int64_t j = 0; j < len[t]; ++j) a = std::fma(p[t * p_stride + j], Fp16ToFp32(rows[j][c]), a);
-      acc[t * acc_stride + c] = a;
-    }
-  }
+      });
 }
 
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL

@@ -102,6 +102,40 @@ TEST_P(ForwardTest, InterleavedWeightsAgreeWithGgufLayout) {
   EXPECT_LE(max_diff, 1.5e-2 * max_abs);
 }
 
+// An 8-bit KV cache: prefill and token-by-token decode still agree bit for bit, and the
+// logits stay close to the f16 cache's (int8 keys and values lose ~0.4 % per entry).
+TEST_P(ForwardTest, An8BitKvCacheIsBatchInvariantAndCloseToF16) {
+  const int64_t vocab = model_->config().vocab_size;
+  const std::vector<int32_t> tokens = {1, 17, 42, 299, 0, 5, 5, 123, 64, 7, 33, 250, 8, 19, 2, 77, 91, 140};
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  WorkerTeam one(1), two(2);
+  ForwardPass single(*model_, one);
+  KvCache decode_cache(model_->config(), 64, KvType::kQ8_0);
+  std::vector<float> decoded(static_cast<size_t>(n * vocab));
+  for (int64_t t = 0; t < n; ++t) {
+    ASSERT_TRUE(single.Forward(std::span(tokens).subspan(t, 1), decode_cache,
+                               std::span(decoded).subspan(t * vocab, vocab))
+                    .ok());
+  }
+  ForwardPass chunked(*model_, two, /*max_batch=*/5);
+  KvCache prefill_cache(model_->config(), 64, KvType::kQ8_0);
+  std::vector<float> prefilled(static_cast<size_t>(n * vocab));
+  ASSERT_TRUE(chunked.Forward(tokens, prefill_cache, prefilled).ok());
+  KvCache f16_cache(model_->config(), 64);
+  std::vector<float> f16(static_cast<size_t>(n * vocab));
+  ASSERT_TRUE(chunked.Forward(tokens, f16_cache, f16).ok());
+  EXPECT_LT(prefill_cache.bytes(), f16_cache.bytes() * 6 / 10);
+
+  double max_abs = 0, max_diff = 0;
+  for (size_t i = 0; i < prefilled.size(); ++i) {
+    ASSERT_EQ(prefilled[i], decoded[i]) << "logit " << i % vocab << " of token " << i / vocab;
+    max_abs = std::max(max_abs, std::fabs(double{f16[i]}));
+    max_diff = std::max(max_diff, std::fabs(double{prefilled[i]} - f16[i]));
+  }
+  EXPECT_GT(max_diff, 0.0);  // it is a different cache
+  EXPECT_LE(max_diff, 5e-2 * max_abs);
+}
+
 TEST_P(ForwardTest, RejectsBadInputsWithoutTouchingTheCache) {
   WorkerTeam team(1);
   ForwardPass pass(*model_, team);

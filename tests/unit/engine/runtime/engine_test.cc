@@ -87,10 +87,10 @@ class EngineTest : public ::testing::Test {
   }
 
   // Greedy tokens of one prompt alone, by the single-sequence forward pass.
-  static std::vector<int32_t> Alone(const std::vector<int32_t>& prompt, int n) {
+  static std::vector<int32_t> Alone(const std::vector<int32_t>& prompt, int n, KvType kv_type = KvType::kF16) {
     WorkerTeam team(1);
     ForwardPass pass(*model_, team);
-    KvCache cache(model_->config(), 256);
+    KvCache cache(model_->config(), 256, kv_type);
     std::vector<float> logits(static_cast<size_t>(model_->config().vocab_size));
     std::vector<int32_t> out, history = prompt;
     EXPECT_TRUE(pass.Forward(prompt, cache, logits).ok());
@@ -155,6 +155,24 @@ TEST_F(EngineTest, ConcurrentRequestsInOneBatchMatchEachRunAlone) {
   EXPECT_EQ(stats.running, 0);
   EXPECT_EQ(stats.kv_blocks_used, 0);
   EXPECT_GT(stats.steps, 0);
+}
+
+TEST_F(EngineTest, AnEightBitKvCacheHoldsMoreTokensAndKeepsBatchesExact) {
+  const int64_t kv = 40 * PagedKvCache::BytesPerBlock(model_->config());
+  auto f16 = Start({.threads = 2, .ctx = 256, .kv_memory_bytes = kv, .max_batch_tokens = 24, .max_seqs = 6});
+  auto q8 = Start({.threads = 2, .ctx = 256, .kv_memory_bytes = kv, .kv_type = KvType::kQ8_0,
+                   .max_batch_tokens = 24, .max_seqs = 6});
+  EXPECT_GE(q8->Stats().kv_blocks_total, f16->Stats().kv_blocks_total * 18 / 10);
+  std::vector<std::unique_ptr<Collector>> collectors;
+  for (int r = 0; r < 6; ++r) {
+    collectors.push_back(std::make_unique<Collector>());
+    ASSERT_TRUE(q8->Submit(Greedy(Prompt(5 + 11 * r, r), 12), collectors.back()->Callback()).ok());
+  }
+  for (int r = 0; r < 6; ++r) {
+    EXPECT_EQ(collectors[r]->tokens(), Alone(Prompt(5 + 11 * r, r), 12, KvType::kQ8_0)) << r;
+  }
+  WaitIdle(*q8);
+  EXPECT_EQ(q8->Stats().kv_blocks_used, 0);
 }
 
 TEST_F(EngineTest, RepeatedPrefixComesFromTheCacheWithTheSameResult) {
