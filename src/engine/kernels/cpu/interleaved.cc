@@ -52,10 +52,12 @@ HWY_INLINE __m512i Broadcast32(const void* p) {
 }
 
 // J activation rows against one 16-row group of Q4_0 (kQ4 true) or Q8_0 weights.
+// `next`, when set, is the next group: its lines are prefetched block by block, so that
+// the first pass over a group from memory overlaps with the arithmetic.
 template <int J, bool kQ4>
 HWY_INLINE void GroupQ8_0(const uint8_t* HWY_RESTRICT g, int64_t blocks,
                           const uint8_t* const act[J], const ActBlockQ8_0* const info[J],
-                          float* const out[J]) {
+                          float* const out[J], const uint8_t* next) {
   constexpr int64_t kBlock = kQ4 ? internal::kGroupBlockQ4_0 : internal::kGroupBlockQ8_0;
   const __m512i low = _mm512_set1_epi8(0x0F);
   __m512 acc[J];
@@ -63,6 +65,11 @@ HWY_INLINE void GroupQ8_0(const uint8_t* HWY_RESTRICT g, int64_t blocks,
   for (int j = 0; j < J; ++j) acc[j] = _mm512_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
     const uint8_t* p = g + b * kBlock;
+    if (next != nullptr) {
+      for (int64_t line = 0; line < kBlock; line += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(next + b * kBlock + line), _MM_HINT_T0);
+      }
+    }
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     __m512i w[8];  // w[k]: elements 4k..4k+3 of the 16 rows, unsigned
     if (kQ4) {
@@ -190,9 +197,11 @@ void Drive(const uint8_t* packed, int64_t group_bytes, int64_t blocks, const uin
            int64_t row_begin, int64_t row_end, GroupFn group_fn) {
   for (int64_t a0 = 0; a0 < n_act; a0 += kPanelActs) {
     const int64_t a_end = std::min(n_act, a0 + kPanelActs);
-    for (int64_t g = row_begin / kInterleaveRows; g < row_end / kInterleaveRows; ++g) {
+    const int64_t g_end = row_end / kInterleaveRows;
+    for (int64_t g = row_begin / kInterleaveRows; g < g_end; ++g) {
       const uint8_t* gp = packed + g * group_bytes;
       for (int64_t j0 = a0; j0 < a_end; j0 += kTile) {
+        const uint8_t* next = j0 == a0 && g + 1 < g_end ? gp + group_bytes : nullptr;
         const int64_t nj = std::min<int64_t>(kTile, a_end - j0);
         const uint8_t* a[kMaxTileActs];
         const Info* in[kMaxTileActs];
@@ -203,17 +212,17 @@ void Drive(const uint8_t* packed, int64_t group_bytes, int64_t blocks, const uin
           o[j] = out + (j0 + j) * out_stride + g * kInterleaveRows;
         }
         switch (nj) {
-          case 1: group_fn(std::integral_constant<int, 1>(), gp, a, in, o); break;
-          case 2: group_fn(std::integral_constant<int, 2>(), gp, a, in, o); break;
-          case 3: group_fn(std::integral_constant<int, 3>(), gp, a, in, o); break;
-          case 4: group_fn(std::integral_constant<int, 4>(), gp, a, in, o); break;
+          case 1: group_fn(std::integral_constant<int, 1>(), gp, a, in, o, next); break;
+          case 2: group_fn(std::integral_constant<int, 2>(), gp, a, in, o, next); break;
+          case 3: group_fn(std::integral_constant<int, 3>(), gp, a, in, o, next); break;
+          case 4: group_fn(std::integral_constant<int, 4>(), gp, a, in, o, next); break;
           default:
             if constexpr (kTile > 4) {
               switch (nj) {
-                case 5: group_fn(std::integral_constant<int, 5>(), gp, a, in, o); break;
-                case 6: group_fn(std::integral_constant<int, 6>(), gp, a, in, o); break;
-                case 7: group_fn(std::integral_constant<int, 7>(), gp, a, in, o); break;
-                default: group_fn(std::integral_constant<int, 8>(), gp, a, in, o); break;
+                case 5: group_fn(std::integral_constant<int, 5>(), gp, a, in, o, next); break;
+                case 6: group_fn(std::integral_constant<int, 6>(), gp, a, in, o, next); break;
+                case 7: group_fn(std::integral_constant<int, 7>(), gp, a, in, o, next); break;
+                default: group_fn(std::integral_constant<int, 8>(), gp, a, in, o, next); break;
               }
             }
             break;
@@ -237,7 +246,7 @@ void MatMulInterleavedT(GgmlType type, const void* packed, int64_t cols, const v
     const int64_t blocks = internal::SummarizeActsQ8_K(acts, n_act, stride, cols, info);
     Drive<4>(w, group_bytes, blocks, acts, n_act, stride, info.data(), out, out_stride, row_begin,
              row_end, [&](auto j, const uint8_t* gp, const uint8_t* const* a,
-                          const ActBlockQ8_K* const* in, float* const* o) {
+                          const ActBlockQ8_K* const* in, float* const* o, const uint8_t*) {
                if constexpr (decltype(j)::value <= 4) GroupQ4K<decltype(j)::value>(gp, blocks, a, in, o);
              });
     return;
@@ -247,11 +256,11 @@ void MatMulInterleavedT(GgmlType type, const void* packed, int64_t cols, const v
   const bool q4 = type == GgmlType::kQ4_0;
   Drive<8>(w, group_bytes, blocks, acts, n_act, stride, info.data(), out, out_stride, row_begin,
            row_end, [&](auto j, const uint8_t* gp, const uint8_t* const* a,
-                     const ActBlockQ8_0* const* in, float* const* o) {
+                     const ActBlockQ8_0* const* in, float* const* o, const uint8_t* next) {
           if (q4) {
-            GroupQ8_0<decltype(j)::value, true>(gp, blocks, a, in, o);
+            GroupQ8_0<decltype(j)::value, true>(gp, blocks, a, in, o, next);
           } else {
-            GroupQ8_0<decltype(j)::value, false>(gp, blocks, a, in, o);
+            GroupQ8_0<decltype(j)::value, false>(gp, blocks, a, in, o, next);
           }
         });
 #else
