@@ -1,5 +1,5 @@
 // Aggregate generation throughput of the serving core (engine/runtime/engine.h) with N
-// concurrent greedy requests, in process (no HTTP): the scheduler's batching alone.
+// concurrent requests (greedy unless --temperature), in process (no HTTP): the scheduler's batching alone.
 // Prints one JSON object: tokens/s at each concurrency and the ratio to the first one,
 // overall and for decode alone (the steps after every request has its first token).
 // `--repeat N` runs N rounds over the concurrencies in turn and reports medians: on a
@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   CLI::App app("Serving-core throughput at several concurrencies");
   std::string model_path;
   int threads = 1, prompt = 32, gen = 64, repeat = 1;
+  float temperature = 0, top_p = 1;
   std::vector<int> concurrency = {1, 4, 16, 64};
   std::string kernel_target, kv_type_name = "f16";
   app.add_option("-m,--model", model_path, "GGUF model")->required();
@@ -37,6 +38,8 @@ int main(int argc, char** argv) {
   app.add_option("-p,--prompt", prompt, "prompt tokens per request");
   app.add_option("-n,--gen", gen, "tokens generated per request");
   app.add_option("-c,--concurrency", concurrency, "concurrencies");
+  app.add_option("--temperature", temperature, "sampling temperature (0 = greedy)")->check(CLI::Range(0.0, 2.0));
+  app.add_option("--top-p", top_p, "nucleus sampling mass")->check(CLI::Range(0.01, 1.0));
   app.add_option("-r,--repeat", repeat, "rounds over the concurrencies (medians reported)")->check(CLI::PositiveNumber);
   app.add_option("--kernel-target", kernel_target, "Highway target to run (default: the best)");
   app.add_option("--kv-type", kv_type_name, "KV cache entries")->check(CLI::IsMember({"f16", "q8_0"}));
@@ -77,7 +80,8 @@ int main(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     std::chrono::steady_clock::time_point decode_start;  // when every request has its first token
     for (int r = 0; r < c; ++r) {
-      GenerationRequest req{.sampling = {.temperature = 0}, .max_tokens = gen, .ignore_eos = true};
+      GenerationRequest req{.sampling = {.temperature = temperature, .top_p = top_p, .seed = static_cast<uint64_t>(r + 1)},
+                            .max_tokens = gen, .ignore_eos = true};
       for (int i = 0; i < prompt; ++i) req.prompt.push_back(static_cast<int32_t>((r * 977 + i * 131) % vocab));
       auto id = (*engine)->Submit(std::move(req), [&, first = true](const TokenEvent& e) mutable {
         absl::MutexLock lock(&mu);
@@ -146,6 +150,8 @@ int main(int argc, char** argv) {
                                  {"prompt", prompt},
                                  {"gen", gen},
                                  {"repeat", repeat},
+                                 {"temperature", temperature},
+                                 {"top_p", top_p},
                                  {"results", results}};
   std::printf("%s\n", report.dump().c_str());
   return 0;

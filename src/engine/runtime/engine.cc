@@ -384,18 +384,27 @@ class Engine::Impl {
       PublishBlocks(*s.seq);
     }
 
-    // Sample, report, finish.
-    for (size_t r = 0; r < sampled.size(); ++r) {
-      Sequence& seq = *sampled[r];
-      std::span<float> row = std::span(logits_).subspan(r * static_cast<size_t>(vocab), static_cast<size_t>(vocab));
-      std::vector<std::pair<int32_t, float>> top;
+    // Sample every sequence (each its own sampler and logits row: in parallel, a vocabulary
+    // pass each), then report and finish in order.
+    draws_.resize(sampled.size());
+    team_.Run(static_cast<int64_t>(sampled.size()), [&](int64_t r, int) {
+      Sequence& seq = *sampled[static_cast<size_t>(r)];
+      std::span<float> row = std::span(logits_).subspan(static_cast<size_t>(r * vocab), static_cast<size_t>(vocab));
+      Draw& draw = draws_[static_cast<size_t>(r)];
+      draw.top.clear();
       std::vector<float> raw;
       if (seq.request.top_logprobs >= 0) {  // of the model's distribution, before sampling
         raw.assign(row.begin(), row.end());
-        top = TopLogprobs(raw, seq.request.top_logprobs);
+        draw.top = TopLogprobs(raw, seq.request.top_logprobs);
       }
-      const int32_t token = seq.sampler.Sample(row, seq.tokens);
-      const float logprob = raw.empty() ? 0.0f : TokenLogprob(raw, token);
+      draw.token = seq.sampler.Sample(row, seq.tokens);
+      draw.logprob = raw.empty() ? 0.0f : TokenLogprob(raw, draw.token);
+    });
+    for (size_t r = 0; r < sampled.size(); ++r) {
+      Sequence& seq = *sampled[r];
+      const int32_t token = draws_[r].token;
+      const float logprob = draws_[r].logprob;
+      std::vector<std::pair<int32_t, float>> top = std::move(draws_[r].top);
       seq.tokens.push_back(token);
       ++seq.generated;
       ++generated_;
@@ -497,6 +506,12 @@ class Engine::Impl {
   PagedKvCache cache_;
   BlockPool pool_;
   std::vector<float> logits_;  // [max_seqs][vocab]
+  struct Draw {                // one sequence's sampled token this step
+    int32_t token = -1;
+    float logprob = 0.0f;
+    std::vector<std::pair<int32_t, float>> top;
+  };
+  std::vector<Draw> draws_;
   std::deque<std::unique_ptr<Sequence>> waiting_;
   std::vector<std::unique_ptr<Sequence>> running_;  // in admission order
   int64_t prefix_queries_ = 0, prefix_hits_ = 0, preemptions_ = 0;

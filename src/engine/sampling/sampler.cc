@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "engine/kernels/cpu/matmul.h"
 #include "fmt/format.h"
 
 namespace triplane::engine {
@@ -64,54 +65,111 @@ int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> histor
     return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   }
 
-  candidates_.clear();
-  candidates_.reserve(static_cast<size_t>(vocab_));
-  for (int64_t i = 0; i < vocab_; ++i) candidates_.emplace_back(logits[static_cast<size_t>(i)], static_cast<int32_t>(i));
+  // Sorting a whole vocabulary costs milliseconds per token, so it never is: top-k
+  // selects its k, and top-p finds its cut through a histogram of the logits, sorting
+  // only the tokens of the one bucket the cut falls in. With no filter nothing is sorted.
+  // The kept set is what sorting would keep: the shortest run of the most likely tokens
+  // (ties by id) holding top_p of the probability at temperature 1 over the candidates
+  // (all tokens unless top-k, as llama.cpp's chain does), without those below min_p times
+  // the largest probability; the draw then tempers the kept logits.
   auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
-  size_t keep = candidates_.size();
-  if (p.top_k > 0 && static_cast<size_t>(p.top_k) < keep) {
-    keep = static_cast<size_t>(p.top_k);
-    std::partial_sort(candidates_.begin(), candidates_.begin() + keep, candidates_.end(), by_logit);
-  } else {
+  const auto vocab = static_cast<size_t>(vocab_);
+  candidates_.clear();
+  const float max_logit = *std::max_element(logits.begin(), logits.end());
+  if (p.top_k > 0 && static_cast<size_t>(p.top_k) < vocab) {
+    for (size_t i = 0; i < vocab; ++i) candidates_.emplace_back(logits[i], static_cast<int32_t>(i));
+    const auto k = static_cast<std::ptrdiff_t>(p.top_k);
+    std::nth_element(candidates_.begin(), candidates_.begin() + k - 1, candidates_.end(), by_logit);
+    candidates_.resize(static_cast<size_t>(k));
     std::sort(candidates_.begin(), candidates_.end(), by_logit);
-  }
-  candidates_.resize(keep);
-
-  // Softmax at temperature 1 for top-p/min-p (as llama.cpp's chain does), then temper.
-  const float max_logit = candidates_.front().first;
-  std::vector<float> probs(candidates_.size());
-  double sum = 0;
-  for (size_t i = 0; i < candidates_.size(); ++i) {
-    probs[i] = std::exp(candidates_[i].first - max_logit);
-    sum += probs[i];
-  }
-  for (float& prob : probs) prob = static_cast<float>(prob / sum);
-  if (p.top_p < 1.0f) {
-    double cumulative = 0;
-    size_t i = 0;
-    for (; i < probs.size(); ++i) {
-      cumulative += probs[i];
+    if (p.top_p < 1.0f || p.min_p > 0.0f) {
+      double sum = 0;
+      for (const auto& c : candidates_) sum += std::exp(c.first - max_logit);
+      const float threshold = p.min_p * static_cast<float>(1.0 / sum);
+      double cumulative = 0;
+      size_t keep = 0;
+      for (; keep < candidates_.size(); ++keep) {
+        const float prob = static_cast<float>(std::exp(candidates_[keep].first - max_logit) / sum);
+        if (keep > 0 && prob < threshold) break;  // min-p: this one and all after it go
+        cumulative += prob;
+        if (p.top_p < 1.0f && cumulative >= p.top_p) {
+          ++keep;  // top-p: the one that reaches the mass stays
+          break;
+        }
+      }
+      candidates_.resize(std::max<size_t>(1, keep));
+    }
+  } else if (p.top_p < 1.0f || p.min_p > 0.0f) {
+    weights_.resize(vocab);
+    const double total = cpu::ExpScaled(logits.data(), vocab_, max_logit, 1.0f, weights_.data());
+    const auto inv_total = static_cast<float>(1.0 / total);
+    auto prob = [&](size_t i) { return weights_[i] * inv_total; };
+    const float threshold = p.min_p * inv_total;
+    // Buckets of equal logit width from the largest logit down: bucket(i) never increases
+    // with the logit, so buckets before the cut's are kept whole.
+    constexpr int kBuckets = 1024;
+    float min_logit = max_logit;
+    for (float l : logits) min_logit = std::isfinite(l) ? std::min(min_logit, l) : min_logit;
+    const float per_logit = max_logit > min_logit ? kBuckets / (max_logit - min_logit) : 0.0f;
+    auto bucket = [&](size_t i) {
+      const float b = (max_logit - logits[i]) * per_logit;
+      return b < static_cast<float>(kBuckets - 1) ? static_cast<int>(b) : kBuckets - 1;  // NaN: last
+    };
+    bucket_mass_.assign(kBuckets, 0.0);
+    for (size_t i = 0; i < vocab; ++i) bucket_mass_[static_cast<size_t>(bucket(i))] += prob(i);
+    int cut = kBuckets;  // the bucket where the cumulative probability reaches top_p
+    double before = 0;   // probability of the buckets before it
+    if (p.top_p < 1.0f) {
+      for (int b = 0; b < kBuckets; ++b) {
+        if (before + bucket_mass_[static_cast<size_t>(b)] >= p.top_p) {
+          cut = b;
+          break;
+        }
+        before += bucket_mass_[static_cast<size_t>(b)];
+      }
+    }
+    std::vector<std::pair<float, int32_t>>& edge = edge_;
+    edge.clear();
+    for (size_t i = 0; i < vocab; ++i) {
+      const int b = bucket(i);
+      if (b > cut || (p.min_p > 0.0f && prob(i) < threshold && logits[i] != max_logit)) continue;
+      (b < cut ? candidates_ : edge).emplace_back(logits[i], static_cast<int32_t>(i));
+    }
+    std::sort(edge.begin(), edge.end(), by_logit);
+    double cumulative = before;
+    for (const auto& c : edge) {
+      candidates_.push_back(c);
+      cumulative += prob(static_cast<size_t>(c.second));
       if (cumulative >= p.top_p) break;
     }
-    candidates_.resize(std::min(probs.size(), i + 1));
+    if (candidates_.empty()) {
+      candidates_.emplace_back(max_logit, static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+    }
   }
-  if (p.min_p > 0.0f) {
-    const float threshold = p.min_p * probs.front();
-    size_t i = 1;
-    while (i < candidates_.size() && probs[i] >= threshold) ++i;
-    candidates_.resize(i);
+
+  // Temperature, then draw: over the candidates in order, or over the whole vocabulary
+  // by id when nothing narrowed it.
+  const float inv_temperature = 1.0f / p.temperature;
+  if (candidates_.empty()) {
+    weights_.resize(vocab);
+    const double sum = cpu::ExpScaled(logits.data(), vocab_, max_logit, inv_temperature, weights_.data());
+    const double target = std::uniform_real_distribution<double>(0.0, sum)(rng_);
+    double cumulative = 0;
+    for (size_t i = 0; i < vocab; ++i) {
+      cumulative += weights_[i];
+      if (target < cumulative) return static_cast<int32_t>(i);
+    }
+    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   }
-  // Temperature, then draw.
-  sum = 0;
-  probs.resize(candidates_.size());
-  for (size_t i = 0; i < candidates_.size(); ++i) {
-    probs[i] = std::exp((candidates_[i].first - max_logit) / p.temperature);
-    sum += probs[i];
-  }
+  kept_logits_.resize(candidates_.size());
+  for (size_t i = 0; i < candidates_.size(); ++i) kept_logits_[i] = candidates_[i].first;
+  weights_.resize(candidates_.size());
+  const double sum = cpu::ExpScaled(kept_logits_.data(), static_cast<int64_t>(kept_logits_.size()), max_logit,
+                                    inv_temperature, weights_.data());
   const double target = std::uniform_real_distribution<double>(0.0, sum)(rng_);
   double cumulative = 0;
   for (size_t i = 0; i < candidates_.size(); ++i) {
-    cumulative += probs[i];
+    cumulative += weights_[i];
     if (target < cumulative) return candidates_[i].second;
   }
   return candidates_.back().second;

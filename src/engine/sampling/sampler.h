@@ -44,6 +44,9 @@ class Sampler {
   int64_t vocab_;
   std::mt19937_64 rng_;
   std::vector<std::pair<float, int32_t>> candidates_;
+  std::vector<float> weights_, kept_logits_;
+  std::vector<double> bucket_mass_;                  // top-p's histogram
+  std::vector<std::pair<float, int32_t>> edge_;      // the tokens of the bucket top-p cuts
   std::vector<int32_t> counts_;
 };
 

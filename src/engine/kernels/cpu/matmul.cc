@@ -170,6 +170,26 @@ void RoundToF16T(float* HWY_RESTRICT x, int64_t n) {
   for (; i < n; ++i) x[i] = Fp16ToFp32(Fp32ToFp16(x[i]));
 }
 
+double ExpScaledT(const float* HWY_RESTRICT x, int64_t n, float shift, float scale, float* HWY_RESTRICT out) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto vshift = hn::Set(d, shift), vscale = hn::Set(d, scale);
+  // Summed one vector at a time into a double: float lanes running over a whole
+  // vocabulary would drop the small terms once a lane holds a large one.
+  double sum = 0;
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto e = hn::Exp(d, hn::Mul(hn::Sub(hn::LoadU(d, x + i), vshift), vscale));
+    hn::StoreU(e, d, out + i);
+    sum += hn::GetLane(hn::SumOfLanes(d, e));
+  }
+  for (; i < n; ++i) {
+    out[i] = std::exp((x[i] - shift) * scale);
+    sum += out[i];
+  }
+  return sum;
+}
+
 void SoftmaxF16T(float* HWY_RESTRICT x, int64_t n, float scale) {
   const hn::ScalableTag<float> d;
   const hn::Rebind<hwy::float16_t, decltype(d)> dh;
@@ -427,8 +447,13 @@ void QuantizeActivationsFast(GgmlType weight_type, const float* x, int64_t n, vo
 }
 }  // namespace internal
 HWY_EXPORT(AccumulateRowsF16T);
+HWY_EXPORT(ExpScaledT);
 HWY_EXPORT(ScoreBlocksF16T);
 HWY_EXPORT(SoftmaxF16T);
+
+double ExpScaled(const float* x, int64_t n, float shift, float scale, float* out) {
+  return HWY_DYNAMIC_DISPATCH(ExpScaledT)(x, n, shift, scale, out);
+}
 
 void SoftmaxF16(float* x, int64_t n, float scale) { HWY_DYNAMIC_DISPATCH(SoftmaxF16T)(x, n, scale); }
 

@@ -59,6 +59,10 @@ void ConvertToF16(const float* x, int64_t n, uint16_t* out);
 // x[i] = x[i] rounded to f16 and back (nearest even).
 void RoundToF16(float* x, int64_t n);
 
+// out[i] = exp((x[i] - shift) * scale) for i in [0, n) (a polynomial exp, vectorized);
+// returns their sum. For sampling: shift the largest logit, scale 1 / temperature.
+double ExpScaled(const float* x, int64_t n, float shift, float scale, float* out);
+
 // Attention weights: x[i] = exp(scale * x[i] - m) / sum over j < n of exp(scale * x[j] - m),
 // m the largest scale * x[j], each rounded to f16 and back (the f16 cache's arithmetic),
 // for i in [0, n). Vectorized (a polynomial exp, float sums); the same bits for the same

@@ -368,6 +368,24 @@ TEST_P(KernelTest, SoftmaxF16MatchesReferenceForEveryLength) {
   }
 }
 
+// The sampler's exp: each value near std::exp, and the sum keeps small terms next to
+// large ones (a vocabulary with a few dominant logits and a long tail).
+TEST_P(KernelTest, ExpScaledMatchesExpAndSumsTheTail) {
+  for (int64_t n : {1, 15, 16, 17, 4000}) {
+    std::vector<float> x(static_cast<size_t>(n), -3.0f), out(static_cast<size_t>(n));
+    x[0] = 9.0f;
+    if (n > 20) x[17] = 8.5f;
+    double want = 0;
+    for (float v : x) want += std::exp(static_cast<double>(v) - 9.0);
+    const double sum = ExpScaled(x.data(), n, 9.0f, 1.0f, out.data());
+    for (int64_t i = 0; i < n; ++i) {
+      const double e = std::exp(static_cast<double>(x[i]) - 9.0);
+      ASSERT_NEAR(out[i], e, 4e-7 * e) << "n " << n << " i " << i;
+    }
+    EXPECT_NEAR(sum, want, 1e-6 * want) << "n " << n;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTargets, KernelTest, ::testing::ValuesIn(KernelTargets()),
                          [](const ::testing::TestParamInfo<int64_t>& info) {
                            return std::string(hwy::TargetName(info.param));
