@@ -23,8 +23,6 @@ void RmsNorm(const float* x, const float* w, int64_t n, double eps, float* out) 
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
 }
 
-float Silu(float x) { return x / (1.0f + std::exp(-x)); }
-
 }  // namespace
 
 ForwardPass::ForwardPass(const Model& model, WorkerTeam& team, int64_t max_batch)
@@ -36,6 +34,7 @@ ForwardPass::ForwardPass(const Model& model, WorkerTeam& team, int64_t max_batch
   q_.resize(batch * std::max(c.q_dim(), c.embedding));  // also the projections' output
   k_.resize(batch * c.kv_dim());
   v_.resize(batch * c.kv_dim());
+  k16_.resize(batch * c.kv_dim());
   attn_.resize(batch * c.q_dim());
   gate_.resize(batch * c.ffn);
   up_.resize(batch * c.ffn);
@@ -391,7 +390,9 @@ absl::Status ForwardPass::Run(const ForwardBatch& batch, PagedKvCache& cache, st
         return;
       }
       uint16_t* k_block = cache.K(layer, block) + slot;  // transposed: stride 16
-      for (int64_t i = 0; i < c.kv_dim(); ++i) k_block[i * kBlockTokens] = cpu::Fp32ToFp16(k[i]);
+      uint16_t* k16 = &k16_[static_cast<size_t>(t * c.kv_dim())];
+      cpu::ConvertToF16(k, c.kv_dim(), k16);
+      for (int64_t i = 0; i < c.kv_dim(); ++i) k_block[i * kBlockTokens] = k16[i];
       for (int64_t h = 0; h < c.kv_heads; ++h) {
         cpu::ConvertToF16(v + h * c.head_dim, c.head_dim,
                           cache.V(layer, block) + (h * kBlockTokens + slot) * c.head_dim);
@@ -409,7 +410,7 @@ absl::Status ForwardPass::Run(const ForwardBatch& batch, PagedKvCache& cache, st
     team_.Run(n, [&](int64_t t, int) {
       float* g = &gate_[t * c.ffn];
       const float* u = &up_[t * c.ffn];
-      for (int64_t i = 0; i < c.ffn; ++i) g[i] = Silu(g[i]) * u[i];
+      cpu::SiluMul(g, u, c.ffn);
     });
     MatMul(l.w_down, gate_.data(), n, q_.data());
     for (int64_t i = 0; i < n * emb; ++i) x_[i] += q_[i];

@@ -88,6 +88,7 @@ class ForwardPass {
   const int64_t max_batch_;
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_;  // [max_batch, ...] scratch
   std::vector<std::byte> act_;                                 // quantized activations
+  std::vector<uint16_t> k16_;                                  // [max_batch, kv_dim]: keys in f16
   std::vector<std::byte> embd_row_;                            // a deinterleaved embedding row
   std::vector<int64_t> positions_;                             // [tokens]
   std::vector<int64_t> token_seq_;                             // [tokens]: chunk index

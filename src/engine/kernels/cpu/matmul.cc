@@ -170,6 +170,19 @@ void RoundToF16T(float* HWY_RESTRICT x, int64_t n) {
   for (; i < n; ++i) x[i] = Fp16ToFp32(Fp32ToFp16(x[i]));
 }
 
+void SiluMulT(float* HWY_RESTRICT g, const float* HWY_RESTRICT u, int64_t n) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto one = hn::Set(d, 1.0f), floor = hn::Set(d, -80.0f);  // exp(80) is finite
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto x = hn::LoadU(d, g + i);
+    const auto e = hn::Exp(d, hn::Neg(hn::Max(x, floor)));
+    hn::StoreU(hn::Mul(hn::Div(x, hn::Add(one, e)), hn::LoadU(d, u + i)), d, g + i);
+  }
+  for (; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-std::max(g[i], -80.0f))) * u[i];
+}
+
 double ExpScaledT(const float* HWY_RESTRICT x, int64_t n, float shift, float scale, float* HWY_RESTRICT out) {
   const hn::ScalableTag<float> d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
@@ -448,8 +461,11 @@ void QuantizeActivationsFast(GgmlType weight_type, const float* x, int64_t n, vo
 }  // namespace internal
 HWY_EXPORT(AccumulateRowsF16T);
 HWY_EXPORT(ExpScaledT);
+HWY_EXPORT(SiluMulT);
 HWY_EXPORT(ScoreBlocksF16T);
 HWY_EXPORT(SoftmaxF16T);
+
+void SiluMul(float* g, const float* u, int64_t n) { HWY_DYNAMIC_DISPATCH(SiluMulT)(g, u, n); }
 
 double ExpScaled(const float* x, int64_t n, float shift, float scale, float* out) {
   return HWY_DYNAMIC_DISPATCH(ExpScaledT)(x, n, shift, scale, out);

@@ -59,6 +59,10 @@ void ConvertToF16(const float* x, int64_t n, uint16_t* out);
 // x[i] = x[i] rounded to f16 and back (nearest even).
 void RoundToF16(float* x, int64_t n);
 
+// g[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i] (the gated feed-forward's
+// activation), vectorized; exp's argument is capped at 80.
+void SiluMul(float* g, const float* u, int64_t n);
+
 // out[i] = exp((x[i] - shift) * scale) for i in [0, n) (a polynomial exp, vectorized);
 // returns their sum. For sampling: shift the largest logit, scale 1 / temperature.
 double ExpScaled(const float* x, int64_t n, float shift, float scale, float* out);
