@@ -19,6 +19,8 @@
 #   GEN             tokens generated per request (ignore_eos) [64]
 #   PROMPT_WORDS    words per prompt in the concurrency sweep [32]
 #   PREFIX_WORDS    words of the shared system prompt (~1,000 tokens) [960]
+#   KV_TYPE         KV cache entries of both servers: f16 or q8_0 (llama-server then runs
+#                   -ctk q8_0 -ctv q8_0 -fa on, which its quantized V cache needs) [f16]
 #   LOG_DIR         when set, the raw JSON and both servers' logs are kept there
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -30,6 +32,7 @@ readonly CONCURRENCY="${CONCURRENCY:-1 4 16 64}"
 readonly GEN="${GEN:-64}"
 readonly PROMPT_WORDS="${PROMPT_WORDS:-32}"
 readonly PREFIX_WORDS="${PREFIX_WORDS:-960}"
+readonly KV_TYPE="${KV_TYPE:-f16}"
 readonly LOG_DIR="${LOG_DIR:-}"
 readonly TRIPLANE_BIN="${BUILD_DIR}/triplane"
 readonly LOAD="${BUILD_DIR}/bench/serving/serving_load"
@@ -42,6 +45,9 @@ done
 for n in "${THREADS}" "${GEN}" "${PROMPT_WORDS}" "${PREFIX_WORDS}" ${CONCURRENCY}; do
   [[ "${n}" =~ ^[1-9][0-9]*$ ]] || die "THREADS, CONCURRENCY, GEN, PROMPT_WORDS and PREFIX_WORDS must be positive integers"
 done
+[[ "${KV_TYPE}" == f16 || "${KV_TYPE}" == q8_0 ]] || die "KV_TYPE must be f16 or q8_0"
+LLAMA_KV_ARGS=()
+[[ "${KV_TYPE}" == q8_0 ]] && LLAMA_KV_ARGS=(-ctk q8_0 -ctv q8_0 -fa on)
 ensure_jq
 LLAMA_SERVER="$(llama_cpp_tool llama-server)" || exit 1
 MODEL="$(bench_model q8_0)" || exit 1
@@ -68,7 +74,8 @@ trap 'exit 130' INT TERM
 start_triplane() {
   PORT="$(free_port)"
   "${TRIPLANE_BIN}" engine --model "${MODEL}" --host 127.0.0.1 --port "${PORT}" --threads "${THREADS}" \
-    --ctx 2048 --max-seqs 64 --max-batch-tokens 512 --kv-memory $((1536 << 20)) --served-model-name model \
+    --ctx 2048 --max-seqs 64 --max-batch-tokens 512 --kv-memory $((1536 << 20)) --kv-type "${KV_TYPE}" \
+    --served-model-name model \
     >"$1" 2>&1 &
   SERVER_PID=$!
   wait_http "http://127.0.0.1:${PORT}/health" 120
@@ -76,7 +83,7 @@ start_triplane() {
 start_llama() {
   PORT="$(free_port)"
   "${LLAMA_SERVER}" -m "${MODEL}" --host 127.0.0.1 --port "${PORT}" -t "${THREADS}" -tb "${THREADS}" \
-    --parallel "$1" -c "$2" -ngl 0 --alias model >"$3" 2>&1 &
+    --parallel "$1" -c "$2" -ngl 0 --alias model "${LLAMA_KV_ARGS[@]}" >"$3" 2>&1 &
   SERVER_PID=$!
   wait_http "http://127.0.0.1:${PORT}/health" 120
 }
@@ -120,7 +127,7 @@ stop_server
 # ---- Tables --------------------------------------------------------------------------
 f1() { jq -r "$1" "$2"; }
 echo
-echo "### Concurrency sweep (110M Q8_0, ${THREADS} threads, ${PROMPT_WORDS}-word prompts, ${GEN} tokens each)"
+echo "### Concurrency sweep (110M Q8_0, ${THREADS} threads, ${KV_TYPE} KV cache, ${PROMPT_WORDS}-word prompts, ${GEN} tokens each)"
 echo
 echo "| concurrency | server | output tokens/s | TTFT p50 | TTFT p99 | TPOT p50 | TPOT p99 | failed |"
 echo "|---:|---|---:|---:|---:|---:|---:|---:|"
@@ -142,14 +149,19 @@ for c in ${CONCURRENCY}; do
 done
 first="$(echo ${CONCURRENCY} | awk '{print $1}')"
 echo
-echo "Scaling (output tokens/s at each concurrency / at concurrency ${first}):"
+echo "Scaling at each concurrency over concurrency ${first}: output tokens/s (prefill included), and"
+echo "decode alone as concurrency / TPOT p50 (the aggregate rate of the decode steps):"
 echo
-echo "| concurrency | Triplane | llama-server |"
-echo "|---:|---:|---:|"
+echo "| concurrency | Triplane output | Triplane decode | llama-server output | llama-server decode |"
+echo "|---:|---:|---:|---:|---:|"
 for c in ${CONCURRENCY}; do
-  printf '| %s | %.2f | %.2f |\n' "${c}" \
-    "$(jq -n --slurpfile a "${WORK}/triplane-c${c}.json" --slurpfile b "${WORK}/triplane-c${first}.json" '$a[0].output_tokens_per_s / $b[0].output_tokens_per_s')" \
-    "$(jq -n --slurpfile a "${WORK}/llama-c${c}.json" --slurpfile b "${WORK}/llama-c${first}.json" '$a[0].output_tokens_per_s / $b[0].output_tokens_per_s')"
+  ratio() {  # ratio SERVER FIELD: FIELD at c over FIELD at the first concurrency
+    jq -n --slurpfile a "${WORK}/$1-c${c}.json" --slurpfile b "${WORK}/$1-c${first}.json" "$2"
+  }
+  out='$a[0].output_tokens_per_s / $b[0].output_tokens_per_s'
+  dec="(${c} / \$a[0].tpot_ms.p50) / (${first} / \$b[0].tpot_ms.p50)"
+  printf '| %s | %.2f | %.2f | %.2f | %.2f |\n' "${c}" "$(ratio triplane "${out}")" "$(ratio triplane "${dec}")" \
+    "$(ratio llama "${out}")" "$(ratio llama "${dec}")"
 done
 echo
 echo "### Shared prefix (${PREFIX_WORDS}-word system prompt + 16 words, concurrency 1)"
