@@ -195,6 +195,13 @@ absl::StatusOr<PullResult> PullFile(const PullOptions& options) {
       last_report = now;
       options.progress(written, total);
     };
+    if (options.refuse) {
+      const std::optional<common::HttpUrl> hop = common::ParseHttpUrl(url, nullptr);
+      if (hop && options.refuse(hop->host, hop->port)) {
+        return absl::InvalidArgumentError(
+            fmt::format("refusing to pull from {}: it is the control plane's own address", url));
+      }
+    }
     const Attempt attempt = Fetch(client, url, options, part, have, &written, report);
     if (IsRedirect(attempt.http_status)) {
       TP_ASSIGN_OR_RETURN(url, NextHop(url, attempt.location, ++redirects));

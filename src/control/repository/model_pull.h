@@ -45,6 +45,9 @@ struct PullOptions {
   std::chrono::milliseconds initial_backoff{200};  // doubled per failed try, up to 10 s
   std::chrono::milliseconds stall_timeout{30'000};  // no byte for this long: retry
   const std::atomic<bool>* cancel = nullptr;     // set to stop (Cancelled; DEST.part kept)
+  // Asked before every hop (the URL, then each redirect's target) with its host and port;
+  // true refuses the hop (InvalidArgument naming the URL, nothing requested from it).
+  std::function<bool(std::string_view host, int port)> refuse;
 };
 
 struct PullResult {
@@ -54,7 +57,7 @@ struct PullResult {
   int resumed = 0;     // times the download continued from a partial file
 };
 
-// InvalidArgument for a URL this cannot fetch; NotFound / PermissionDenied /
+// InvalidArgument for a URL this cannot fetch or `refuse` turns down; NotFound / PermissionDenied /
 // FailedPrecondition for a 404 / 401-403 / other 4xx answer (not retried);
 // FailedPrecondition for a redirect without Location, to a non-http(s) URL, from https://
 // to http://, or beyond kMaxPullRedirects hops; Unavailable when the retries ran out

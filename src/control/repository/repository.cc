@@ -1,7 +1,9 @@
 #include "control/repository/repository.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -229,6 +231,32 @@ class ModelRepository::Impl {
       if (CanonicalHostPort(refused) == target) return true;
     }
     return false;
+  }
+
+  // IsOwnAddress, or a host name that resolves to one of the refused addresses (a name
+  // for 127.0.0.1 in /etc/hosts, say). Resolves: called on the pull's own thread before
+  // each hop, never on a request's.
+  bool ResolvesToOwnAddress(std::string_view host, int port) const {
+    if (IsOwnAddress(host, port)) return true;
+    std::string name(host);
+    if (name.size() >= 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(name.c_str(), nullptr, &hints, &found) != 0) return false;  // the fetch reports it
+    bool own = false;
+    for (const addrinfo* a = found; a != nullptr && !own; a = a->ai_next) {
+      char text[INET6_ADDRSTRLEN] = {};
+      const void* address = a->ai_family == AF_INET6
+                                ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(a->ai_addr)->sin6_addr)
+                                : static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(a->ai_addr)->sin_addr);
+      if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) &&
+          ::inet_ntop(a->ai_family, address, text, sizeof(text)) != nullptr) {
+        own = IsOwnAddress(text, port);
+      }
+    }
+    ::freeaddrinfo(found);
+    return own;
   }
 
   absl::StatusOr<PullJob> GetPull(std::string_view id) const {
@@ -497,7 +525,10 @@ class ModelRepository::Impl {
                                         entry.job.bytes_done = done;
                                         entry.job.bytes_total = total;
                                       },
-                                  .cancel = &entry.cancel}));
+                                  .cancel = &entry.cancel,
+                                  .refuse = [this](std::string_view host, int port) {
+                                    return ResolvesToOwnAddress(host, port);
+                                  }}));
     absl::StatusOr<GgufSummary> summary = ReadGguf(dest, request.url);
     if (!summary.ok()) {
       RemoveQuietly(dest);

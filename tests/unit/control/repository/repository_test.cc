@@ -1,5 +1,11 @@
 #include "control/repository/repository.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -289,6 +295,49 @@ TEST_F(RepositoryPullTest, EverySpellingOfLoopbackIsTheOwnAddressOnceItIsKnown) 
     EXPECT_EQ(Pull(url).status().code(), absl::StatusCode::kInvalidArgument) << url;
   }
   EXPECT_THAT(repo_->ListPulls(), IsEmpty());
+}
+
+// The literal check at StartPull cannot see through a redirect or a host name; every hop
+// is checked again, names resolved, before anything is requested from it.
+TEST_F(RepositoryPullTest, ARedirectToTheOwnAddressFailsThePullWithoutRequestingIt) {
+  testing::FileServer own(body_);  // plays the control plane
+  Open({"127.0.0.1:" + std::to_string(own.port())});
+  server_->Redirect("/model.gguf", 302, own.url("/model.gguf", "localhost"));
+  absl::StatusOr<PullJob> started = Pull(server_->url());
+  ASSERT_TRUE(started.ok()) << started.status();
+  const PullJob job = WaitForPull(started->id);
+  EXPECT_EQ(job.state, PullState::kFailed);
+  EXPECT_THAT(job.error, HasSubstr("own address"));
+  EXPECT_EQ(own.requests(), 0);
+}
+
+TEST_F(RepositoryPullTest, AHostNameThatResolvesToTheOwnAddressFailsThePull) {
+  // A name other than "localhost" that the resolver maps to loopback here: this machine's
+  // own name (Debian lists it in /etc/hosts as 127.0.1.1), or one of /etc/hosts' aliases.
+  std::vector<std::string> names = {"ip6-localhost", "ip6-loopback", "localhost.localdomain"};
+  char hostname[256] = {};
+  if (::gethostname(hostname, sizeof(hostname) - 1) == 0) names.insert(names.begin(), hostname);
+  std::string loopback_name;
+  for (const std::string& name : names) {
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(name.c_str(), nullptr, &hints, &found) != 0) continue;
+    const uint32_t address = ntohl(reinterpret_cast<const sockaddr_in*>(found->ai_addr)->sin_addr.s_addr);
+    ::freeaddrinfo(found);
+    if ((address >> 24) == 127) {
+      loopback_name = name;
+      break;
+    }
+  }
+  if (loopback_name.empty()) GTEST_SKIP() << "no name besides localhost resolves to 127.0.0.0/8 here";
+  Open({"127.0.0.1:" + std::to_string(server_->port())});
+  absl::StatusOr<PullJob> started = Pull(server_->url("/model.gguf", loopback_name));
+  ASSERT_TRUE(started.ok()) << started.status();
+  const PullJob job = WaitForPull(started->id);
+  EXPECT_EQ(job.state, PullState::kFailed) << loopback_name;
+  EXPECT_THAT(job.error, HasSubstr("own address"));
+  EXPECT_EQ(server_->requests(), 0);
 }
 
 TEST_F(RepositoryPullTest, CancelStopsQueuedAndRunningPulls) {
