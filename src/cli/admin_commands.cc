@@ -267,6 +267,7 @@ Command Deploy(CLI::App& root) {
     int32_t replicas = 1;
     int32_t threads = 0, ctx = 0, max_batch_tokens = 0;
     int64_t kv_memory = 0;
+    std::string kv_type;
     WaitArgs wait;
   };
   auto args = std::make_shared<Args>();
@@ -278,6 +279,7 @@ Command Deploy(CLI::App& root) {
   app->add_option("--ctx", args->ctx, "Context length per sequence (0 = the model's)")->check(CLI::Range(0, 1 << 20));
   app->add_option("--kv-memory", args->kv_memory, "KV cache bytes per instance, units allowed (0 = automatic)")->transform(CLI::AsSizeValue(false));
   app->add_option("--max-batch-tokens", args->max_batch_tokens, "Tokens per scheduler step (0 = default)")->check(CLI::Range(0, 1 << 20));
+  app->add_option("--kv-type", args->kv_type, "KV cache entries of the engines: f16 or q8_0 (default: the engine's, f16)")->check(CLI::IsMember({"f16", "q8_0"}));
   AddWaitFlags(app, args->wait);
   return AdminCommand(app, std::make_shared<AdminFlags>(), [args, replicas](AdminClient& c, const AdminFlags& f) -> absl::StatusOr<int> {
     auto [model, version] = SplitModelVersion(args->model);
@@ -286,6 +288,7 @@ Command Deploy(CLI::App& root) {
     if (args->ctx > 0) engine["context_length"] = args->ctx;
     if (args->kv_memory > 0) engine["kv_memory_bytes"] = args->kv_memory;
     if (args->max_batch_tokens > 0) engine["max_batch_tokens"] = args->max_batch_tokens;
+    if (!args->kv_type.empty()) engine["kv_type"] = args->kv_type;
     absl::StatusOr<json> existing = c.Call(HttpMethod::kGet, DeploymentPath(args->name));
     if (existing.ok()) {
       if ((*existing)["model"] != model) {

@@ -117,7 +117,9 @@ using LocalProviderTest = LocalEngineTest;
 
 TEST_F(LocalProviderTest, StartedEngineBecomesReadyOnAFreePortAndStopsByDraining) {
   LocalProvider provider(ProviderOptions());
-  absl::StatusOr<Instance> row = provider.Start(Launch("org/chat-abc123"));
+  InstanceLaunch launch = Launch("org/chat-abc123");
+  launch.engine.kv_type = "q8_0";  // the deployment's engine settings reach the process
+  absl::StatusOr<Instance> row = provider.Start(launch);
   ASSERT_TRUE(row.ok()) << row.status();
   EXPECT_EQ(row->state, InstanceState::kStarting);
   EXPECT_EQ(row->provider, "local");
@@ -139,6 +141,8 @@ TEST_F(LocalProviderTest, StartedEngineBecomesReadyOnAFreePortAndStopsByDraining
   EXPECT_NE(models->body.find("\"tiny\""), std::string::npos) << models->body;
   const std::string cmdline = testing::ReadWholeFile(fmt::format("/proc/{}/cmdline", obs.pid));
   EXPECT_NE(cmdline.find(std::string("--instance-id\0org/chat-abc123", 29)), std::string::npos);
+  EXPECT_NE(cmdline.find(std::string("--kv-type\0q8_0", 14)), std::string::npos);
+  EXPECT_NE(testing::ReadWholeFile(log).find("q8_0 KV cache"), std::string::npos) << testing::ReadWholeFile(log);
 
   provider.Stop(row->id, absl::Seconds(30));
   EXPECT_EQ(StateOf(provider, row->id), InstanceState::kDraining);

@@ -33,11 +33,13 @@ int64_t EstimateKvCacheBytes(const EngineSettings& engine, const GgufSummary& gg
   const int64_t head_dim = PositiveInt(gguf.extra, "key_length").value_or(*embedding / *heads);
   int64_t ctx = engine.context_length > 0 ? engine.context_length : kEngineDefaultContext;
   if (gguf.context_length > 0) ctx = std::min(ctx, gguf.context_length);
-  // Keys and values, f16 (2 bytes), every layer. Values from a file could be absurd:
-  // compute in double and clamp rather than overflow.
-  const double bytes = 2.0 * static_cast<double>(*layers) * static_cast<double>(kv_heads) *
-                       static_cast<double>(head_dim) * static_cast<double>(ctx) * 2.0 *
-                       kEngineDefaultKvContexts;
+  // Keys and values of every layer: f16 (2 bytes each), or q8_0 (1 byte each plus a
+  // 4-byte scale per head). Values from a file could be absurd: compute in double and
+  // clamp rather than overflow.
+  const double per_head = engine.kv_type == "q8_0" ? static_cast<double>(head_dim) + 4.0
+                                                   : 2.0 * static_cast<double>(head_dim);
+  const double bytes = 2.0 * static_cast<double>(*layers) * static_cast<double>(kv_heads) * per_head *
+                       static_cast<double>(ctx) * kEngineDefaultKvContexts;
   constexpr double kMax = static_cast<double>(int64_t{1} << 56);
   return head_dim > 0 ? static_cast<int64_t>(std::min(bytes, kMax)) : kUnknownKvCacheBytes;
 }

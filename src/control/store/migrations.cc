@@ -206,6 +206,11 @@ constexpr std::string_view kAutoscale = R"sql(
 ALTER TABLE deployments ADD COLUMN autoscale TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 6: the engines' KV cache type ('' = the engine's default).
+constexpr std::string_view kKvType = R"sql(
+ALTER TABLE deployments ADD COLUMN kv_type TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema: models, deployments, instances, teams, keys, config, audit",
      kInitialSchema},
@@ -213,6 +218,7 @@ constexpr Migration kMigrations[] = {
     {3, "external backends", kBackends},
     {4, "canaries, rollback and deployment events", kRollouts},
     {5, "autoscaling settings", kAutoscale},
+    {6, "KV cache type of a deployment's engines", kKvType},
 };
 
 // Any constant: the key of the PostgreSQL advisory lock that serialises migrations.

@@ -19,7 +19,7 @@ constexpr std::string_view kDeploymentColumns =
     "name, model, version, replicas, threads, context_length, kv_memory_bytes, max_batch_tokens, "
     "generation, "
     "phase, reason, ready_replicas, observed_generation, created_at, updated_at, canary_version, "
-    "canary_percent, previous_version, autoscale";
+    "canary_percent, previous_version, autoscale, kv_type";
 
 absl::StatusOr<Deployment> DeploymentFromRow(const Row& row) {
   sql::RowReader r(row);
@@ -43,6 +43,7 @@ absl::StatusOr<Deployment> DeploymentFromRow(const Row& row) {
   d.spec.canary_percent = static_cast<int32_t>(r.Int(16));
   d.previous_version = r.Text(17);
   const std::string autoscale = r.Text(18);
+  d.spec.engine.kv_type = r.Text(19);
   TP_RETURN_IF_ERROR(r.status());
   if (!autoscale.empty()) {
     nlohmann::json stored;
@@ -61,6 +62,9 @@ absl::Status ValidateSpec(const DeploymentSpec& spec) {
   const EngineSettings& e = spec.engine;
   if (e.threads < 0 || e.context_length < 0 || e.kv_memory_bytes < 0 || e.max_batch_tokens < 0) {
     return absl::InvalidArgumentError("engine settings must not be negative (0 means the default)");
+  }
+  if (!e.kv_type.empty() && e.kv_type != "f16" && e.kv_type != "q8_0") {
+    return absl::InvalidArgumentError(fmt::format("kv_type '{}' is not f16 or q8_0", e.kv_type));
   }
   if (spec.canary_version.empty() != (spec.canary_percent == 0)) {
     return absl::InvalidArgumentError("a canary needs both a version and a percent (1 to 99)");
@@ -147,14 +151,14 @@ absl::StatusOr<Deployment> SqlStore::CreateDeployment(std::string_view name,
     TP_RETURN_IF_ERROR(
         txn.Exec(fmt::format("INSERT INTO deployments ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
                              "$9, $10, $11, "
-                             "$12, $13, $14, $15, $16, $17, $18, $19)",
+                             "$12, $13, $14, $15, $16, $17, $18, $19, $20)",
                              kDeploymentColumns),
                  {created.name, spec.model, spec.version, spec.replicas, e.threads,
                   e.context_length, e.kv_memory_bytes, e.max_batch_tokens, created.generation,
                   ToString(created.status.phase), created.status.reason,
                   created.status.ready_replicas, created.status.observed_generation,
                   ToMicros(created.created_at), ToMicros(created.updated_at), spec.canary_version,
-                  spec.canary_percent, std::string(), AutoscaleText(spec)})
+                  spec.canary_percent, std::string(), AutoscaleText(spec), e.kv_type})
             .status());
     return AuditIn(txn, options, "deployment.create", "deployment/" + created.name, nullptr,
                    ToJson(created));
@@ -226,11 +230,11 @@ absl::StatusOr<Deployment> SqlStore::UpdateDeploymentSpec(std::string_view name,
         txn.Exec("UPDATE deployments SET model = $2, version = $3, replicas = $4, threads = $5, "
                  "context_length = $6, kv_memory_bytes = $7, max_batch_tokens = $8, "
                  "generation = $9, updated_at = $10, canary_version = $11, canary_percent = $12, "
-                 "previous_version = $13, autoscale = $14 WHERE name = $1",
+                 "previous_version = $13, autoscale = $14, kv_type = $15 WHERE name = $1",
                  {name, spec.model, spec.version, spec.replicas, e.threads, e.context_length,
                   e.kv_memory_bytes, e.max_batch_tokens, after.generation,
                   ToMicros(after.updated_at), spec.canary_version, spec.canary_percent,
-                  after.previous_version, AutoscaleText(spec)})
+                  after.previous_version, AutoscaleText(spec), e.kv_type})
             .status());
     return AuditIn(txn, options, "deployment.update", "deployment/" + after.name, ToJson(before),
                    ToJson(after));

@@ -284,7 +284,8 @@ nlohmann::json ToJson(const Deployment& d) {
            {{"threads", d.spec.engine.threads},
             {"context_length", d.spec.engine.context_length},
             {"kv_memory_bytes", d.spec.engine.kv_memory_bytes},
-            {"max_batch_tokens", d.spec.engine.max_batch_tokens}}},
+            {"max_batch_tokens", d.spec.engine.max_batch_tokens},
+            {"kv_type", d.spec.engine.kv_type}}},
           {"canary", d.spec.canary_version.empty()
                          ? nlohmann::json(nullptr)
                          : nlohmann::json{{"version", d.spec.canary_version}, {"percent", d.spec.canary_percent}}},

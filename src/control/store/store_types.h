@@ -62,6 +62,7 @@ struct EngineSettings {
   int32_t context_length = 0;
   int64_t kv_memory_bytes = 0;
   int32_t max_batch_tokens = 0;
+  std::string kv_type;  // the engine's --kv-type: "" (its default, f16), "f16" or "q8_0"
 
   bool operator==(const EngineSettings&) const = default;
 };

@@ -281,6 +281,7 @@ class LocalProvider::Impl {
       argv.insert(argv.end(), {"--kv-memory", std::to_string(e.kv_memory_bytes)});
     if (e.max_batch_tokens > 0)
       argv.insert(argv.end(), {"--max-batch-tokens", std::to_string(e.max_batch_tokens)});
+    if (!e.kv_type.empty()) argv.insert(argv.end(), {"--kv-type", e.kv_type});
     argv.insert(argv.end(), options_.extra_engine_args.begin(), options_.extra_engine_args.end());
     return argv;
   }

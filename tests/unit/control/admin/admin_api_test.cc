@@ -161,12 +161,21 @@ TEST_F(AdminApiTest, DeploymentsCanBeCreatedPatchedAndDeleted) {
   EXPECT_EQ(patched.body["generation"], 2);
   EXPECT_EQ(patched.body["engine"]["threads"], 2);  // not given: kept
   EXPECT_EQ(patched.body["engine"]["context_length"], 1024);
+  EXPECT_EQ(patched.body["engine"]["kv_type"], "");  // the engine's default
   EXPECT_EQ(deployment_changes_, 2);
+  Response q8 = Patch("/admin/v1/deployments/chat", {{"engine", {{"kv_type", "q8_0"}}}});
+  ASSERT_EQ(q8.status, 200) << q8.body;
+  EXPECT_EQ(q8.body["engine"]["kv_type"], "q8_0");
+  EXPECT_EQ(q8.body["generation"], 3);
+  Response bad_kv = Patch("/admin/v1/deployments/chat", {{"engine", {{"kv_type", "q4_0"}}}});
+  EXPECT_EQ(bad_kv.status, 400) << bad_kv.body;
+  EXPECT_THAT(bad_kv.body["error"]["message"].get<std::string>(), HasSubstr("kv_type"));
+  EXPECT_EQ(deployment_changes_, 3);  // the refused change is not one
 
   Response stale = Patch("/admin/v1/deployments/chat", {{"replicas", 1}, {"if_generation", 1}});
   EXPECT_EQ(stale.status, 409);
   EXPECT_EQ(
-      Patch("/admin/v1/deployments/chat", {{"version", "1"}, {"if_generation", 2}}).body["version"],
+      Patch("/admin/v1/deployments/chat", {{"version", "1"}, {"if_generation", 3}}).body["version"],
       "1");
 
   ASSERT_TRUE(store_
@@ -198,7 +207,7 @@ TEST_F(AdminApiTest, DeploymentsCanBeCreatedPatchedAndDeleted) {
   EXPECT_GT(overview.body["audit_rows"].get<int64_t>(), 0);
 
   EXPECT_EQ(Delete("/admin/v1/deployments/chat").body["deleted"], true);
-  EXPECT_EQ(deployment_changes_, 4);
+  EXPECT_EQ(deployment_changes_, 5);
   EXPECT_EQ(Get("/admin/v1/deployments/chat").status, 404);
 }
 

@@ -38,6 +38,18 @@ TEST(ResourcesTest, KvCacheReadsAttentionPrefixedKeysAndKeyLength) {
             int64_t{2} * 4 * 2 * 256 * 512 * 2 * 4);
 }
 
+TEST(ResourcesTest, An8BitKvCacheTakesItsBytesPlusAScalePerHead) {
+  const GgufSummary gguf = Llama({{"block_count", 4},
+                                  {"embedding_length", 1024},
+                                  {"attention.head_count", 8},
+                                  {"attention.head_count_kv", 2},
+                                  {"attention.key_length", 256}});
+  EXPECT_EQ(EstimateKvCacheBytes({.context_length = 512, .kv_type = "q8_0"}, gguf),
+            int64_t{2} * 4 * 2 * (256 + 4) * 512 * 4);
+  EXPECT_EQ(EstimateKvCacheBytes({.context_length = 512, .kv_type = "f16"}, gguf),
+            EstimateKvCacheBytes({.context_length = 512}, gguf));
+}
+
 TEST(ResourcesTest, KvCacheSettingWinsAndUnknownModelsGetTheDefault) {
   EXPECT_EQ(EstimateKvCacheBytes({.kv_memory_bytes = 12345}, Llama({{"block_count", 2}})), 12345);
   EXPECT_EQ(EstimateKvCacheBytes({}, Llama({{"block_count", 2}})), kUnknownKvCacheBytes);

@@ -155,7 +155,11 @@ TEST_P(StoreTest, DeploymentSpecBumpsGenerationAndStatusDoesNot) {
                             .engine = {.threads = 4,
                                        .context_length = 2048,
                                        .kv_memory_bytes = int64_t{3} << 30,
-                                       .max_batch_tokens = 512}};
+                                       .max_batch_tokens = 512,
+                                       .kv_type = "q8_0"}};
+  DeploymentSpec bad_kv = spec;
+  bad_kv.engine.kv_type = "q4_0";
+  EXPECT_EQ(store_->CreateDeployment("chat", bad_kv, kAdmin).status().code(), absl::StatusCode::kInvalidArgument);
   absl::StatusOr<Deployment> created = store_->CreateDeployment("chat", spec, kAdmin);
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ(created->generation, 1);
@@ -169,6 +173,7 @@ TEST_P(StoreTest, DeploymentSpecBumpsGenerationAndStatusDoesNot) {
   DeploymentSpec scaled = spec;
   scaled.replicas = 3;
   scaled.version = "v2";
+  scaled.engine.kv_type = "";
   absl::StatusOr<Deployment> updated = store_->UpdateDeploymentSpec("chat", scaled, 1, kAdmin);
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->generation, 2);
