@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "common/status_macros.h"
-#include "engine/kernels/cpu/fp16.h"
 #include "engine/kernels/cpu/interleaved.h"
 #include "engine/kernels/cpu/kv_q8.h"
 #include "engine/kernels/cpu/matmul.h"
