@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -122,8 +123,12 @@ bool Subprocess::Signal(int signal) {
 std::optional<ExitStatus> Subprocess::Poll() {
   if (status_) return status_;
   int status = 0;
-  pid_t r = ::waitpid(pid_, &status, WNOHANG);
-  if (r == pid_) status_ = FromWaitStatus(status);
+  rusage usage{};
+  pid_t r = ::wait4(pid_, &status, WNOHANG, &usage);
+  if (r == pid_) {
+    status_ = FromWaitStatus(status);
+    status_->peak_rss_bytes = static_cast<int64_t>(usage.ru_maxrss) * 1024;  // KiB on Linux
+  }
   return status_;
 }
 

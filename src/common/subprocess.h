@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,7 @@ struct SubprocessOptions {
 struct ExitStatus {
   int code = -1;   // exit code when the process exited, else -1
   int signal = 0;  // terminating signal, or 0
+  int64_t peak_rss_bytes = 0;  // the process's largest resident set (ru_maxrss)
   bool ok() const { return code == 0; }
   std::string ToString() const;  // "exit code 3" / "killed by signal 9 (Killed)"
 };

@@ -53,6 +53,18 @@ TEST(SubprocessTest, RedirectsOutputPassesEnvironmentAndReportsExitCode) {
   EXPECT_EQ(ReadFile(out), "hi there\nerr\n");
 }
 
+TEST(SubprocessTest, ReportsTheChildsOwnPeakMemory) {
+  // The shell keeps a 48 MB string; a shell that exits at once stays small.
+  auto big = Subprocess::Spawn({.argv = {"/bin/sh", "-c", "x=$(head -c 48000000 /dev/zero | tr '\\0' a); echo ${#x}"}});
+  auto small = Subprocess::Spawn({.argv = {"/bin/sh", "-c", "exit 0"}});
+  ASSERT_TRUE(big.ok() && small.ok());
+  const auto big_status = (*big)->Wait(30s), small_status = (*small)->Wait(30s);
+  ASSERT_TRUE(big_status && small_status);
+  EXPECT_GE(big_status->peak_rss_bytes, 48'000'000);
+  EXPECT_GT(small_status->peak_rss_bytes, 0);
+  EXPECT_LT(small_status->peak_rss_bytes, 32 << 20);
+}
+
 TEST(SubprocessTest, ChildDoesNotInheritBlockedSignals) {
   sigset_t set, old;
   sigemptyset(&set);
