@@ -27,7 +27,6 @@
 #include <immintrin.h>
 #endif
 
-
 HWY_BEFORE_NAMESPACE();
 #if HWY_TARGET == HWY_AVX3_DL
 #pragma GCC target("avx512vnni")
