@@ -28,7 +28,9 @@ struct SubprocessOptions {
 struct ExitStatus {
   int code = -1;   // exit code when the process exited, else -1
   int signal = 0;  // terminating signal, or 0
-  int64_t peak_rss_bytes = 0;  // the process's largest resident set (ru_maxrss)
+  // The process's largest resident set (ru_maxrss). Linux counts the image the process
+  // had before exec in it, so a child of a large process reports at least that much.
+  int64_t peak_rss_bytes = 0;
   bool ok() const { return code == 0; }
   std::string ToString() const;  // "exit code 3" / "killed by signal 9 (Killed)"
 };
