@@ -42,11 +42,7 @@ absl::Status ApplyEngine(const json& object, EngineSettings& engine) {
   TP_ASSIGN_OR_RETURN(std::optional<int64_t> kv_memory,
                       fields.Int("kv_memory_bytes", 0, INT64_MAX));
   TP_ASSIGN_OR_RETURN(std::optional<int64_t> batch, fields.Int("max_batch_tokens", 0, kInt32Max));
-  TP_ASSIGN_OR_RETURN(std::optional<std::string> kv_type, fields.String("kv_type"));
-  if (kv_type && !kv_type->empty() && *kv_type != "f16" && *kv_type != "q8_0") {
-    return absl::InvalidArgumentError(
-        fmt::format("engine.kv_type: '{}' is not one of \"\" (the engine's default), \"f16\", \"q8_0\"", *kv_type));
-  }
+  TP_ASSIGN_OR_RETURN(std::optional<std::string> kv_type, fields.String("kv_type"));  // checked by the store
   if (threads) engine.threads = static_cast<int32_t>(*threads);
   if (context) engine.context_length = static_cast<int32_t>(*context);
   if (kv_memory) engine.kv_memory_bytes = *kv_memory;

@@ -238,8 +238,7 @@ class ModelRepository::Impl {
   // each hop, never on a request's.
   bool ResolvesToOwnAddress(std::string_view host, int port) const {
     if (IsOwnAddress(host, port)) return true;
-    std::string name(host);
-    if (name.size() >= 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
+    const std::string name(host);  // a bracketed IPv6 literal does not resolve: judged above
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* found = nullptr;

@@ -292,12 +292,8 @@ absl::Status ForwardPass::Run(const ForwardBatch& batch, PagedKvCache& cache, st
     k_blocks_.resize(threads * static_cast<size_t>(context_stride_ / kBlockTokens));
   }
   q32_.resize(threads * kAttentionSpan * static_cast<size_t>(c.head_dim));
+  TP_RETURN_IF_ERROR(CheckKvType(c, cache.type()));
   if (cache.type() == KvType::kQ8_0) {
-    if (c.head_dim % 4 != 0 || c.head_dim > cpu::kMaxHeadDimQ8) {
-      return absl::InvalidArgumentError(fmt::format(
-          "forward: an 8-bit KV cache needs a head size that is a multiple of 4 up to {}, not {}",
-          cpu::kMaxHeadDimQ8, c.head_dim));
-    }
     const size_t block_ptrs = threads * static_cast<size_t>(context_stride_ / kBlockTokens);
     if (k8_blocks_.size() < block_ptrs) {
       k8_blocks_.resize(block_ptrs);

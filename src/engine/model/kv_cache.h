@@ -14,6 +14,9 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "engine/kernels/cpu/kv_q8.h"
 #include "engine/model/model_config.h"
 
 namespace triplane::engine {
@@ -27,6 +30,16 @@ inline std::optional<KvType> ParseKvType(std::string_view name) {
   if (name == "f16") return KvType::kF16;
   if (name == "q8_0") return KvType::kQ8_0;
   return std::nullopt;
+}
+
+// OK when a cache of `type` can hold this model's heads (an 8-bit one needs a head size
+// that is a multiple of 4, up to the kernels' longest); InvalidArgument otherwise.
+inline absl::Status CheckKvType(const ModelConfig& config, KvType type) {
+  if (type == KvType::kQ8_0 && (config.head_dim % 4 != 0 || config.head_dim > cpu::kMaxHeadDimQ8)) {
+    return absl::InvalidArgumentError(absl::StrCat("an 8-bit KV cache needs a head size that is a multiple of 4 up to ",
+                                                   cpu::kMaxHeadDimQ8, "; this model's is ", config.head_dim));
+  }
+  return absl::OkStatus();
 }
 
 class PagedKvCache {

@@ -12,7 +12,6 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
-#include "engine/kernels/cpu/kv_q8.h"
 #include "engine/model/forward.h"
 #include "engine/runtime/block_pool.h"
 #include "engine/runtime/worker_team.h"
@@ -534,11 +533,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const Model& model, Engin
         config.max_batch_tokens, config.max_seqs));
   }
   if (config.max_waiting < 0) return absl::InvalidArgumentError("engine: max_waiting must not be negative");
-  if (config.kv_type == KvType::kQ8_0 && (mc.head_dim % 4 != 0 || mc.head_dim > cpu::kMaxHeadDimQ8)) {
-    return absl::InvalidArgumentError(fmt::format(
-        "engine: an 8-bit KV cache needs a head size that is a multiple of 4 up to {}; this model's is {}",
-        cpu::kMaxHeadDimQ8, mc.head_dim));
-  }
+  TP_RETURN_IF_ERROR(CheckKvType(mc, config.kv_type));
   const int64_t per_block = PagedKvCache::BytesPerBlock(mc, config.kv_type);
   const int64_t context_blocks = (config.ctx + kBlockTokens - 1) / kBlockTokens;
   const int64_t blocks = config.kv_memory_bytes > 0

@@ -128,16 +128,15 @@ int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> histor
         before += bucket_mass_[static_cast<size_t>(b)];
       }
     }
-    std::vector<std::pair<float, int32_t>>& edge = edge_;
-    edge.clear();
+    edge_.clear();
     for (size_t i = 0; i < vocab; ++i) {
       const int b = bucket(i);
       if (b > cut || (p.min_p > 0.0f && prob(i) < threshold && logits[i] != max_logit)) continue;
-      (b < cut ? candidates_ : edge).emplace_back(logits[i], static_cast<int32_t>(i));
+      (b < cut ? candidates_ : edge_).emplace_back(logits[i], static_cast<int32_t>(i));
     }
-    std::sort(edge.begin(), edge.end(), by_logit);
+    std::sort(edge_.begin(), edge_.end(), by_logit);
     double cumulative = before;
-    for (const auto& c : edge) {
+    for (const auto& c : edge_) {
       candidates_.push_back(c);
       cumulative += prob(static_cast<size_t>(c.second));
       if (cumulative >= p.top_p) break;
@@ -149,30 +148,26 @@ int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> histor
 
   // Temperature, then draw: over the candidates in order, or over the whole vocabulary
   // by id when nothing narrowed it.
-  const float inv_temperature = 1.0f / p.temperature;
-  if (candidates_.empty()) {
-    weights_.resize(vocab);
-    const double sum = cpu::ExpScaled(logits.data(), vocab_, max_logit, inv_temperature, weights_.data());
-    const double target = std::uniform_real_distribution<double>(0.0, sum)(rng_);
-    double cumulative = 0;
-    for (size_t i = 0; i < vocab; ++i) {
-      cumulative += weights_[i];
-      if (target < cumulative) return static_cast<int32_t>(i);
-    }
-    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  const bool narrowed = !candidates_.empty();
+  if (narrowed) {
+    kept_logits_.resize(candidates_.size());
+    for (size_t i = 0; i < candidates_.size(); ++i) kept_logits_[i] = candidates_[i].first;
   }
-  kept_logits_.resize(candidates_.size());
-  for (size_t i = 0; i < candidates_.size(); ++i) kept_logits_[i] = candidates_[i].first;
-  weights_.resize(candidates_.size());
-  const double sum = cpu::ExpScaled(kept_logits_.data(), static_cast<int64_t>(kept_logits_.size()), max_logit,
-                                    inv_temperature, weights_.data());
+  const std::span<const float> kept = narrowed ? std::span<const float>(kept_logits_) : logits;
+  auto token = [&](size_t i) { return narrowed ? candidates_[i].second : static_cast<int32_t>(i); };
+  weights_.resize(kept.size());
+  const double sum = cpu::ExpScaled(kept.data(), static_cast<int64_t>(kept.size()), max_logit, 1.0f / p.temperature,
+                                    weights_.data());
   const double target = std::uniform_real_distribution<double>(0.0, sum)(rng_);
   double cumulative = 0;
-  for (size_t i = 0; i < candidates_.size(); ++i) {
+  for (size_t i = 0; i < kept.size(); ++i) {
     cumulative += weights_[i];
-    if (target < cumulative) return candidates_[i].second;
+    if (target < cumulative) return token(i);
   }
-  return candidates_.back().second;
+  // Rounding left the target past the last sum: the least likely kept token, or the
+  // most likely one when the whole vocabulary was drawn from.
+  return narrowed ? candidates_.back().second
+                  : static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
 
 namespace {

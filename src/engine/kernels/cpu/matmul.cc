@@ -377,19 +377,16 @@ void ScoreBlocksF16T(const float* HWY_RESTRICT q, int64_t q_stride, int64_t n_to
   if (n_tokens == 1) {  // decode: 8 chunks side by side (enough chains to hide fma latency)
     constexpr int kWide = 8;
     const hwy::float16_t* cols[kWide];
+    auto chunk_at = [&](int64_t chunk) {
+      return reinterpret_cast<const hwy::float16_t*>(blocks[chunk / per_block] + (chunk % per_block) * N);
+    };
     int64_t c0 = 0;
     for (; c0 + kWide <= chunks; c0 += kWide) {
-      for (int c = 0; c < kWide; ++c) {
-        const int64_t chunk = c0 + c;
-        cols[c] = reinterpret_cast<const hwy::float16_t*>(blocks[chunk / per_block] + (chunk % per_block) * N);
-      }
+      for (int c = 0; c < kWide; ++c) cols[c] = chunk_at(c0 + c);
       ScoreChunksOneToken<kWide>(d, q, cols, kt_stride, dim, out + c0 * N);
     }
     const int64_t rest = chunks - c0;
-    for (int64_t c = 0; c < rest; ++c) {
-      const int64_t chunk = c0 + c;
-      cols[c] = reinterpret_cast<const hwy::float16_t*>(blocks[chunk / per_block] + (chunk % per_block) * N);
-    }
+    for (int64_t c = 0; c < rest; ++c) cols[c] = chunk_at(c0 + c);
     float* o = out + c0 * N;
     switch (rest) {  // the last chunks side by side too
       case 1: ScoreChunksOneToken<1>(d, q, cols, kt_stride, dim, o); break;
