@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "engine/kernels/cpu/interleaved_internal.h"
@@ -42,7 +43,7 @@ namespace HWY_NAMESPACE {
 using internal::ActBlockQ8_0;
 using internal::ActBlockQ8_K;
 
-constexpr int64_t kMaxTileActs = 8;  // activation rows per register tile (Q8_0/Q4_0; Q4_K: 4)
+constexpr int64_t kMaxTileActs = 16;  // activation rows per register tile (Q8_0/Q4_0; Q4_K: 4)
 constexpr int64_t kPanelActs = 64;   // activation rows per pass over the weights
 
 HWY_INLINE __m512i Broadcast32(const void* p) {
@@ -51,7 +52,11 @@ HWY_INLINE __m512i Broadcast32(const void* p) {
   return _mm512_set1_epi32(v);
 }
 
-// J activation rows against one 16-row group of Q4_0 (kQ4 true) or Q8_0 weights.
+// J activation rows against one 16-row group of Q4_0 (kQ4 true) or Q8_0 weights. Per
+// block, each weight register meets every activation row before the next is used: the J
+// integer sums are J independent chains (the multiply-add's latency hidden), and J = 16
+// reads a group from memory once for a 16-sequence decode step. The float accumulators
+// live in a stack buffer (J sums and 8 weight registers already fill most of the 32).
 // `next`, when set, is the next group: its lines are prefetched block by block, so that
 // the first pass over a group from memory overlaps with the arithmetic.
 template <int J, bool kQ4>
@@ -60,9 +65,7 @@ HWY_INLINE void GroupQ8_0(const uint8_t* HWY_RESTRICT g, int64_t blocks,
                           float* const out[J], const uint8_t* next) {
   constexpr int64_t kBlock = kQ4 ? internal::kGroupBlockQ4_0 : internal::kGroupBlockQ8_0;
   const __m512i low = _mm512_set1_epi8(0x0F);
-  __m512 acc[J];
-  #pragma GCC unroll 16
-  for (int j = 0; j < J; ++j) acc[j] = _mm512_setzero_ps();
+  alignas(64) float acc[J][16] = {};
   for (int64_t b = 0; b < blocks; ++b) {
     const uint8_t* p = g + b * kBlock;
     if (next != nullptr) {
@@ -70,7 +73,6 @@ HWY_INLINE void GroupQ8_0(const uint8_t* HWY_RESTRICT g, int64_t blocks,
         _mm_prefetch(reinterpret_cast<const char*>(next + b * kBlock + line), _MM_HINT_T0);
       }
     }
-    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     __m512i w[8];  // w[k]: elements 4k..4k+3 of the 16 rows, unsigned
     if (kQ4) {
       #pragma GCC unroll 16
@@ -83,22 +85,27 @@ HWY_INLINE void GroupQ8_0(const uint8_t* HWY_RESTRICT g, int64_t blocks,
       #pragma GCC unroll 16
       for (int k = 0; k < 8; ++k) w[k] = _mm512_loadu_si512(p + 32 + 64 * k);
     }
+    const uint8_t* a[J];
+    __m512i sum[J];
     #pragma GCC unroll 16
     for (int j = 0; j < J; ++j) {
-      const uint8_t* a = act[j] + b * static_cast<int64_t>(sizeof(BlockQ8_0)) + 2;
-      __m512i s0 = _mm512_set1_epi32(info[j][b].correction);
-      __m512i s1 = _mm512_setzero_si512();
+      a[j] = act[j] + b * static_cast<int64_t>(sizeof(BlockQ8_0)) + 2;
+      sum[j] = _mm512_set1_epi32(info[j][b].correction);
+    }
+    #pragma GCC unroll 16
+    for (int k = 0; k < 8; ++k) {
       #pragma GCC unroll 16
-      for (int k = 0; k < 8; k += 2) {
-        s0 = _mm512_dpbusd_epi32(s0, w[k], Broadcast32(a + 4 * k));
-        s1 = _mm512_dpbusd_epi32(s1, w[k + 1], Broadcast32(a + 4 * k + 4));
-      }
+      for (int j = 0; j < J; ++j) sum[j] = _mm512_dpbusd_epi32(sum[j], w[k], Broadcast32(a[j] + 4 * k));
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    #pragma GCC unroll 16
+    for (int j = 0; j < J; ++j) {
       const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(info[j][b].d));
-      acc[j] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc[j]);
+      _mm512_store_ps(acc[j], _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sum[j]), _mm512_load_ps(acc[j])));
     }
   }
   #pragma GCC unroll 16
-  for (int j = 0; j < J; ++j) _mm512_storeu_ps(out[j], acc[j]);
+  for (int j = 0; j < J; ++j) _mm512_storeu_ps(out[j], _mm512_load_ps(acc[j]));
 }
 
 // Unpacks the 6-bit scales and mins of one Q4_K group block (12 planes of 16 rows):
@@ -189,6 +196,14 @@ HWY_INLINE void GroupQ4K(const uint8_t* HWY_RESTRICT g, int64_t blocks,
   for (int j = 0; j < J; ++j) _mm512_storeu_ps(out[j], _mm512_sub_ps(acc[j], acc_min[j]));
 }
 
+// Calls f(std::integral_constant<int, nj>()) for 1 <= nj <= kTile.
+template <int kTile, class F>
+HWY_INLINE void DispatchTile(int64_t nj, F&& f) {
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    ((nj == I + 1 ? (f(std::integral_constant<int, I + 1>()), 0) : 0), ...);
+  }(std::make_integer_sequence<int, kTile>());
+}
+
 // Panels of activation rows; within a panel, every 16-row group (read from memory once
 // per panel) against tiles of up to kMaxTileActs rows.
 template <int kTile, class Info, class GroupFn>
@@ -211,22 +226,7 @@ void Drive(const uint8_t* packed, int64_t group_bytes, int64_t blocks, const uin
           in[j] = info + (j0 + j) * blocks;
           o[j] = out + (j0 + j) * out_stride + g * kInterleaveRows;
         }
-        switch (nj) {
-          case 1: group_fn(std::integral_constant<int, 1>(), gp, a, in, o, next); break;
-          case 2: group_fn(std::integral_constant<int, 2>(), gp, a, in, o, next); break;
-          case 3: group_fn(std::integral_constant<int, 3>(), gp, a, in, o, next); break;
-          case 4: group_fn(std::integral_constant<int, 4>(), gp, a, in, o, next); break;
-          default:
-            if constexpr (kTile > 4) {
-              switch (nj) {
-                case 5: group_fn(std::integral_constant<int, 5>(), gp, a, in, o, next); break;
-                case 6: group_fn(std::integral_constant<int, 6>(), gp, a, in, o, next); break;
-                case 7: group_fn(std::integral_constant<int, 7>(), gp, a, in, o, next); break;
-                default: group_fn(std::integral_constant<int, 8>(), gp, a, in, o, next); break;
-              }
-            }
-            break;
-        }
+        DispatchTile<kTile>(nj, [&](auto j) { group_fn(j, gp, a, in, o, next); });
       }
     }
   }
@@ -254,7 +254,7 @@ void MatMulInterleavedT(GgmlType type, const void* packed, int64_t cols, const v
   thread_local std::vector<ActBlockQ8_0> info;
   const int64_t blocks = internal::SummarizeActsQ8_0(type, acts, n_act, stride, cols, info);
   const bool q4 = type == GgmlType::kQ4_0;
-  Drive<8>(w, group_bytes, blocks, acts, n_act, stride, info.data(), out, out_stride, row_begin,
+  Drive<16>(w, group_bytes, blocks, acts, n_act, stride, info.data(), out, out_stride, row_begin,
            row_end, [&](auto j, const uint8_t* gp, const uint8_t* const* a,
                      const ActBlockQ8_0* const* in, float* const* o, const uint8_t* next) {
           if (q4) {

@@ -100,7 +100,7 @@ TEST_P(InterleavedKernelTest, BitIdenticalToScalarForEveryBatchAndRowRange) {
     ASSERT_FALSE(InterleavedKernelsFast());
     const std::vector<float> scalar = Multiply(p, packed, p.n_act, 0, p.rows);
     hwy::SetSupportedTargetsForTest(GetParam());
-    for (int64_t n_act : {1, 2, 3, 4, 5, 9, 70}) {
+    for (int64_t n_act : {1, 2, 3, 4, 5, 9, 16, 17, 31, 70}) {
       const int64_t begin = n_act % 2 ? 16 : 0, end = n_act % 3 ? p.rows : 48;
       const std::vector<float> out = Multiply(p, packed, n_act, begin, end);
       for (int64_t a = 0; a < n_act; ++a) {
