@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "common/status_macros.h"
 #include "engine/kernels/cpu/interleaved.h"
@@ -70,9 +71,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, Mode
   return FromFile(std::move(file), options);
 }
 
-Model::~Model() {
-  if (weight_copy_) ::munmap(weight_copy_, weight_copy_bytes_);
-}
+Model::~Model() = default;
 
 bool Model::CopyWeightsToHugePages(bool interleave) {
   const auto& tensors = file_->tensors();
@@ -88,20 +87,9 @@ bool Model::CopyWeightsToHugePages(bool interleave) {
     if (!last || begin + data.size() > last) last = begin + data.size();
   }
   if (!first) return false;
-  constexpr size_t kHugePage = 2u << 20;
-  const size_t bytes = static_cast<size_t>(last - first);
-  const size_t mapped = (bytes + kHugePage - 1) / kHugePage * kHugePage + kHugePage;
-  void* raw = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) return false;
-  // Start on a 2 MiB boundary so that every page can be huge; trim the rest.
-  auto addr = reinterpret_cast<uintptr_t>(raw);
-  const uintptr_t aligned = (addr + kHugePage - 1) & ~(uintptr_t{kHugePage} - 1);
-  if (aligned > addr) ::munmap(raw, aligned - addr);
-  const size_t usable = mapped - (aligned - addr);
-  const size_t keep = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-  if (usable > keep) ::munmap(reinterpret_cast<void*>(aligned + keep), usable - keep);
-  auto* copy = reinterpret_cast<std::byte*>(aligned);
-  ::madvise(copy, keep, MADV_HUGEPAGE);
+  HugePageBuffer buffer(static_cast<size_t>(last - first));
+  if (buffer.empty()) return false;
+  std::byte* copy = buffer.data();
   // The matrices, each once (a tied output shares token_embd's data), in file order.
   ModelWeights& w = weights_;
   std::vector<WeightMatrix*> matrices = {&w.token_embd, &w.output};
@@ -152,8 +140,7 @@ bool Model::CopyWeightsToHugePages(bool interleave) {
     m->interleaved = std::find(interleaved.begin(), interleaved.end(), m->data) != interleaved.end();
     m->data = copy + (m->data - first);
   }
-  weight_copy_ = copy;
-  weight_copy_bytes_ = keep;
+  weight_copy_ = std::move(buffer);
   return true;
 }
 

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "engine/gguf/ggml_type.h"
 #include "engine/gguf/gguf_file.h"
+#include "engine/model/huge_page_buffer.h"
 #include "engine/model/model_config.h"
 
 namespace triplane::engine {
@@ -83,8 +84,7 @@ class Model {
   bool CopyWeightsToHugePages(bool interleave);
 
   std::unique_ptr<GgufFile> file_;
-  void* weight_copy_ = nullptr;  // anonymous mapping holding the matrices, or null
-  size_t weight_copy_bytes_ = 0;
+  HugePageBuffer weight_copy_;  // holds the matrices when they were copied, or empty
   ModelConfig config_;
   ModelWeights weights_;
 };
