@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/kernels/cpu/fp16.h"
 #include "engine/kernels/cpu/interleaved_internal.h"
 #include "engine/kernels/cpu/quant.h"
 
@@ -45,6 +46,7 @@ using internal::ActBlockQ8_K;
 
 constexpr int64_t kMaxTileActs = 16;  // activation rows per register tile (Q8_0/Q4_0; Q4_K: 4)
 constexpr int64_t kPanelActs = 64;   // activation rows per pass over the weights
+constexpr int64_t kTileBlockBytes = kMaxTileActs * 32;  // one block of a packed Q8_0 tile
 
 HWY_INLINE __m512i Broadcast32(const void* p) {
   int32_t v;
@@ -52,17 +54,18 @@ HWY_INLINE __m512i Broadcast32(const void* p) {
   return _mm512_set1_epi32(v);
 }
 
-// J activation rows against one 16-row group of Q4_0 (kQ4 true) or Q8_0 weights. Per
-// block, each weight register meets every activation row before the next is used: the J
-// integer sums are J independent chains (the multiply-add's latency hidden), and J = 16
-// reads a group from memory once for a 16-sequence decode step. The float accumulators
-// live in a stack buffer (J sums and 8 weight registers already fill most of the 32).
+// J activation rows of one tile (PackTilesQ8_0) against one 16-row group of Q4_0 (kQ4
+// true) or Q8_0 weights. Per block, each weight register meets every activation row
+// before the next is used: the J integer sums are J independent chains (the
+// multiply-add's latency hidden), and J = 16 reads a group from memory once for a
+// 16-sequence decode step. The tile keeps a block's J rows of quants side by side, so
+// every activation load is one base register plus a constant. The float accumulators
+// live in a stack buffer (J sums and the weight registers already fill most of the 32).
 // `next`, when set, is the next group: its lines are prefetched block by block, so that
 // the first pass over a group from memory overlaps with the arithmetic.
 template <int J, bool kQ4>
-HWY_INLINE void GroupQ8_0(const uint8_t* HWY_RESTRICT g, int64_t blocks,
-                          const uint8_t* const act[J], const ActBlockQ8_0* const info[J],
-                          float* const out[J], const uint8_t* next) {
+HWY_INLINE void GroupQ8_0(const uint8_t* HWY_RESTRICT g, int64_t blocks, const uint8_t* HWY_RESTRICT tile,
+                          const ActBlockQ8_0* HWY_RESTRICT info, float* const out[J], const uint8_t* next) {
   constexpr int64_t kBlock = kQ4 ? internal::kGroupBlockQ4_0 : internal::kGroupBlockQ8_0;
   const __m512i low = _mm512_set1_epi8(0x0F);
   alignas(64) float acc[J][16] = {};
@@ -85,22 +88,20 @@ HWY_INLINE void GroupQ8_0(const uint8_t* HWY_RESTRICT g, int64_t blocks,
       #pragma GCC unroll 16
       for (int k = 0; k < 8; ++k) w[k] = _mm512_loadu_si512(p + 32 + 64 * k);
     }
-    const uint8_t* a[J];
+    const uint8_t* a = tile + b * kTileBlockBytes;
+    const ActBlockQ8_0* in = info + b * kMaxTileActs;
     __m512i sum[J];
     #pragma GCC unroll 16
-    for (int j = 0; j < J; ++j) {
-      a[j] = act[j] + b * static_cast<int64_t>(sizeof(BlockQ8_0)) + 2;
-      sum[j] = _mm512_set1_epi32(info[j][b].correction);
-    }
+    for (int j = 0; j < J; ++j) sum[j] = _mm512_set1_epi32(in[j].correction);
     #pragma GCC unroll 16
     for (int k = 0; k < 8; ++k) {
       #pragma GCC unroll 16
-      for (int j = 0; j < J; ++j) sum[j] = _mm512_dpbusd_epi32(sum[j], w[k], Broadcast32(a[j] + 4 * k));
+      for (int j = 0; j < J; ++j) sum[j] = _mm512_dpbusd_epi32(sum[j], w[k], Broadcast32(a + 32 * j + 4 * k));
     }
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     #pragma GCC unroll 16
     for (int j = 0; j < J; ++j) {
-      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(info[j][b].d));
+      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(in[j].d));
       _mm512_store_ps(acc[j], _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sum[j]), _mm512_load_ps(acc[j])));
     }
   }
@@ -205,11 +206,12 @@ HWY_INLINE void DispatchTile(int64_t nj, F&& f) {
 }
 
 // Panels of activation rows; within a panel, every 16-row group (read from memory once
-// per panel) against tiles of up to kMaxTileActs rows.
-template <int kTile, class Info, class GroupFn>
-void Drive(const uint8_t* packed, int64_t group_bytes, int64_t blocks, const uint8_t* acts,
-           int64_t n_act, int64_t stride, const Info* info, float* out, int64_t out_stride,
+// per panel) against tiles of up to kTile rows: group_fn(nj, group, j0, out, next) for
+// the tile of rows [j0, j0 + nj).
+template <int kTile, class GroupFn>
+void Drive(const uint8_t* packed, int64_t group_bytes, int64_t n_act, float* out, int64_t out_stride,
            int64_t row_begin, int64_t row_end, GroupFn group_fn) {
+  static_assert(kPanelActs % kTile == 0);
   for (int64_t a0 = 0; a0 < n_act; a0 += kPanelActs) {
     const int64_t a_end = std::min(n_act, a0 + kPanelActs);
     const int64_t g_end = row_end / kInterleaveRows;
@@ -218,16 +220,38 @@ void Drive(const uint8_t* packed, int64_t group_bytes, int64_t blocks, const uin
       for (int64_t j0 = a0; j0 < a_end; j0 += kTile) {
         const uint8_t* next = j0 == a0 && g + 1 < g_end ? gp + group_bytes : nullptr;
         const int64_t nj = std::min<int64_t>(kTile, a_end - j0);
-        const uint8_t* a[kMaxTileActs];
-        const Info* in[kMaxTileActs];
-        float* o[kMaxTileActs];
-        for (int64_t j = 0; j < nj; ++j) {
-          a[j] = acts + (j0 + j) * stride;
-          in[j] = info + (j0 + j) * blocks;
-          o[j] = out + (j0 + j) * out_stride + g * kInterleaveRows;
-        }
-        DispatchTile<kTile>(nj, [&](auto j) { group_fn(j, gp, a, in, o, next); });
+        float* o[kTile];
+        for (int64_t j = 0; j < nj; ++j) o[j] = out + (j0 + j) * out_stride + g * kInterleaveRows;
+        DispatchTile<kTile>(nj, [&](auto j) { group_fn(j, gp, j0, o, next); });
       }
+    }
+  }
+}
+
+// Q8_0 activation rows (for Q8_0 or Q4_0 weights) repacked in tiles of kMaxTileActs rows:
+// tile t, block b holds rows 16t .. 16t + 15's quants of block b side by side
+// (kTileBlockBytes at quants[(t * blocks + b) * kTileBlockBytes]) and their summaries
+// (at info[(t * blocks + b) * kMaxTileActs]). Rows past n_act are left unset.
+void PackTilesQ8_0(GgmlType type, const uint8_t* acts, int64_t n_act, int64_t stride, int64_t blocks,
+                   std::vector<uint8_t>& quants, std::vector<ActBlockQ8_0>& info) {
+  const int64_t tiles = (n_act + kMaxTileActs - 1) / kMaxTileActs;
+  quants.resize(static_cast<size_t>(tiles * blocks * kTileBlockBytes));
+  info.resize(static_cast<size_t>(tiles * blocks * kMaxTileActs));
+  const int32_t bias = type == GgmlType::kQ4_0 ? -8 : -128;
+  const __m256i ones = _mm256_set1_epi8(1);
+  for (int64_t r = 0; r < n_act; ++r) {
+    const auto* y = reinterpret_cast<const BlockQ8_0*>(acts + r * stride);
+    const int64_t t = r / kMaxTileActs, j = r % kMaxTileActs;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t slot = (t * blocks + b) * kMaxTileActs + j;
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(&quants[static_cast<size_t>(slot * 32)]), q);
+      // The block's sum of quants: 1 * q summed in fours, then across the lanes.
+      const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);
+      const __m128i half = _mm_add_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
+      const __m128i quad = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0x4E));
+      const int32_t sum = _mm_cvtsi128_si32(_mm_add_epi32(quad, _mm_shuffle_epi32(quad, 0xB1)));
+      info[static_cast<size_t>(slot)] = {Fp16ToFp32(y[b].d), bias * sum};
     }
   }
 }
@@ -244,25 +268,35 @@ void MatMulInterleavedT(GgmlType type, const void* packed, int64_t cols, const v
   if (type == GgmlType::kQ4_K) {
     thread_local std::vector<ActBlockQ8_K> info;
     const int64_t blocks = internal::SummarizeActsQ8_K(acts, n_act, stride, cols, info);
-    Drive<4>(w, group_bytes, blocks, acts, n_act, stride, info.data(), out, out_stride, row_begin,
-             row_end, [&](auto j, const uint8_t* gp, const uint8_t* const* a,
-                          const ActBlockQ8_K* const* in, float* const* o, const uint8_t*) {
-               if constexpr (decltype(j)::value <= 4) GroupQ4K<decltype(j)::value>(gp, blocks, a, in, o);
+    Drive<4>(w, group_bytes, n_act, out, out_stride, row_begin, row_end,
+             [&](auto j, const uint8_t* gp, int64_t j0, float* const* o, const uint8_t*) {
+               constexpr int J = decltype(j)::value;
+               const uint8_t* a[J];
+               const ActBlockQ8_K* in[J];
+               for (int i = 0; i < J; ++i) {
+                 a[i] = acts + (j0 + i) * stride;
+                 in[i] = info.data() + (j0 + i) * blocks;
+               }
+               GroupQ4K<J>(gp, blocks, a, in, o);
              });
     return;
   }
+  thread_local std::vector<uint8_t> tiles;
   thread_local std::vector<ActBlockQ8_0> info;
-  const int64_t blocks = internal::SummarizeActsQ8_0(type, acts, n_act, stride, cols, info);
+  const int64_t blocks = cols / kQK8_0;
+  PackTilesQ8_0(type, acts, n_act, stride, blocks, tiles, info);
   const bool q4 = type == GgmlType::kQ4_0;
-  Drive<16>(w, group_bytes, blocks, acts, n_act, stride, info.data(), out, out_stride, row_begin,
-           row_end, [&](auto j, const uint8_t* gp, const uint8_t* const* a,
-                     const ActBlockQ8_0* const* in, float* const* o, const uint8_t* next) {
-          if (q4) {
-            GroupQ8_0<decltype(j)::value, true>(gp, blocks, a, in, o, next);
-          } else {
-            GroupQ8_0<decltype(j)::value, false>(gp, blocks, a, in, o, next);
-          }
-        });
+  Drive<kMaxTileActs>(w, group_bytes, n_act, out, out_stride, row_begin, row_end,
+                      [&](auto j, const uint8_t* gp, int64_t j0, float* const* o, const uint8_t* next) {
+                        const int64_t tile = j0 / kMaxTileActs * blocks;
+                        const uint8_t* quants = tiles.data() + tile * kTileBlockBytes;
+                        const ActBlockQ8_0* in = info.data() + tile * kMaxTileActs;
+                        if (q4) {
+                          GroupQ8_0<decltype(j)::value, true>(gp, blocks, quants, in, o, next);
+                        } else {
+                          GroupQ8_0<decltype(j)::value, false>(gp, blocks, quants, in, o, next);
+                        }
+                      });
 #else
   internal::MatMulInterleavedScalar(type, w, cols, acts, n_act, stride, out, out_stride,
                                     row_begin, row_end);
