@@ -53,12 +53,12 @@ class PagedKvCache {
     const auto scales = static_cast<size_t>(layers_ * num_blocks_ * kBlockTokens * kv_heads_);
     // One huge-page mapping for all the arrays (attention touches a new block at every
     // 2 KiB; with 4 KiB pages nearly every one is a TLB miss), each array 64-byte aligned,
-    // committed now as a vector's would be.
+    // committed now; allocated() is false when the memory cannot be had.
     const size_t entry_bytes = type == KvType::kF16 ? sizeof(uint16_t) : 1;
     const size_t array_bytes = Align(entries * entry_bytes);
     const size_t scale_bytes = type == KvType::kF16 ? 0 : Align(scales * sizeof(float));
     storage_ = HugePageBuffer(2 * (array_bytes + scale_bytes), /*populate=*/true);
-    if (storage_.empty()) throw std::bad_alloc();
+    if (storage_.empty()) return;
     std::byte* p = storage_.data();
     if (type == KvType::kF16) {
       k_ = reinterpret_cast<uint16_t*>(p);
@@ -80,6 +80,7 @@ class PagedKvCache {
     return config.layers * kBlockTokens * config.kv_dim() * 2 * static_cast<int64_t>(sizeof(uint16_t));
   }
 
+  bool allocated() const { return !storage_.empty(); }
   KvType type() const { return type_; }
   int64_t num_blocks() const { return num_blocks_; }
   int64_t kv_dim() const { return kv_dim_; }
@@ -133,6 +134,7 @@ class KvCache {
  public:
   KvCache(const ModelConfig& config, int64_t capacity, KvType type = KvType::kF16)
       : capacity_(capacity), pages_(config, (capacity + kBlockTokens - 1) / kBlockTokens, type) {
+    if (!pages_.allocated()) throw std::bad_alloc();
     for (int32_t b = 0; b < pages_.num_blocks(); ++b) blocks_.push_back(b);
   }
 

@@ -57,16 +57,16 @@ struct EmbedJob {
 
 class Engine::Impl {
  public:
-  Impl(const Model& model, EngineConfig config, int64_t num_blocks, std::vector<int32_t> eog)
+  Impl(const Model& model, EngineConfig config, PagedKvCache cache, std::vector<int32_t> eog)
       : model_(model),
         config_(config),
         eog_(eog.begin(), eog.end()),
         team_(config.threads),
         pass_(model, team_, config.max_batch_tokens),
-        cache_(model.config(), num_blocks, config.kv_type),
-        pool_(num_blocks),
+        cache_(std::move(cache)),
+        pool_(cache_.num_blocks()),
         logits_(static_cast<size_t>(config.max_seqs * model.config().vocab_size)) {
-    stats_.kv_blocks_total = num_blocks;
+    stats_.kv_blocks_total = cache_.num_blocks();
     thread_ = std::thread([this] { Loop(); });
   }
 
@@ -547,8 +547,15 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const Model& model, Engin
   for (int32_t t : config.eog_tokens) {
     if (t < 0 || t >= mc.vocab_size) return absl::InvalidArgumentError("engine: an eog token is outside the vocabulary");
   }
+  PagedKvCache cache(mc, blocks, config.kv_type);
+  if (!cache.allocated()) {
+    return absl::ResourceExhaustedError(fmt::format(
+        "engine: cannot allocate the KV cache ({} bytes, {} tokens): not enough memory; lower --kv-memory",
+        blocks * per_block, blocks * kBlockTokens));
+  }
   std::vector<int32_t> eog = config.eog_tokens;
-  return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(model, config, blocks, std::move(eog))));
+  return std::unique_ptr<Engine>(
+      new Engine(std::make_unique<Impl>(model, config, std::move(cache), std::move(eog))));
 }
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

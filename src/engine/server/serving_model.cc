@@ -57,7 +57,7 @@ absl::StatusOr<std::unique_ptr<ServingModel>> ServeModel(std::unique_ptr<Model> 
     config.ctx = trained;
   }
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(*model, config);
-  if (!engine.ok()) return Annotate(engine.status(), "engine");
+  if (!engine.ok()) return engine.status();  // its messages begin "engine: "
   serving->model = std::move(model);
   serving->engine = *std::move(engine);
   return serving;

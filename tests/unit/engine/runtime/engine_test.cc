@@ -4,6 +4,7 @@
 
 #include "engine/runtime/engine.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -272,6 +273,16 @@ TEST_F(EngineTest, RejectsBadRequestsAndAFullQueue) {
     if (s.ok()) continue;  // the first one was admitted already; this one waits
   }
   EXPECT_EQ(third, absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(EngineTest, AKvCacheLargerThanMemoryIsAnErrorNotACrash) {
+  // 2^50 bytes: more than any machine's memory and address space.
+  EngineConfig config{.threads = 1, .ctx = 256, .kv_memory_bytes = int64_t{1} << 50, .max_batch_tokens = 16,
+                      .max_seqs = 2};
+  auto engine = Engine::Create(*model_, config);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(engine.status().message()), ::testing::HasSubstr("--kv-memory"));
 }
 
 TEST_F(EngineTest, EmbeddingsArePooledNormalisedAndDeterministic) {
