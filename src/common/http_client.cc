@@ -325,6 +325,20 @@ asio::awaitable<absl::Status> HttpClient::Impl::Connect(StreamState& st, const H
     co_return st.Failure(fmt::format("connect to {} timed out", where),
                          fmt::format("cannot connect to {}: {}", where, ec.message()));
   }
+  if (options_.refuse_peer) {
+    const tcp::endpoint peer = socket.remote_endpoint(ec);
+    asio::ip::address reached = peer.address();
+    if (reached.is_v6() && reached.to_v6().is_v4_mapped()) {
+      reached = asio::ip::make_address_v4(asio::ip::v4_mapped, reached.to_v6());
+    }
+    if (ec || options_.refuse_peer(reached.to_string(), peer.port())) {
+      st.deadline.cancel();
+      socket.close(ec);
+      co_return absl::PermissionDeniedError(
+          fmt::format("refusing to talk to {}: it connected to {} port {}, a refused address", where,
+                      reached.to_string(), peer.port()));
+    }
+  }
   socket.set_option(tcp::no_delay(true), ec);
   if (url.scheme == "https") {
     // Under the same connect deadline: a peer that never answers the handshake times out.

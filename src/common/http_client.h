@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -41,6 +42,11 @@ struct HttpClientOptions {
   // false skips certificate and host name checks: for code that knowingly talks to a
   // self-signed peer; never set from configuration.
   bool verify_peer = true;
+  // When set, asked after every new connection with the address it reached (an IP
+  // literal, IPv4-mapped IPv6 as IPv4) and port; true closes it and fails the request
+  // with PermissionDenied before anything is sent. It judges where a host name really
+  // led, so there is no window between a checked resolution and the one connected to.
+  std::function<bool(std::string_view address, int port)> refuse_peer;
 };
 
 struct HttpClientRequest {

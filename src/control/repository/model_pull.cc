@@ -173,8 +173,13 @@ absl::StatusOr<PullResult> PullFile(const PullOptions& options) {
   }
   if (options.dest.empty()) return absl::InvalidArgumentError("no destination path");
   const std::string part = options.dest + ".part";
-  common::HttpClient client(
-      {.request_timeout = options.stall_timeout, .max_idle_per_host = 1, .ca_file = options.ca_file});
+  // `refuse` judges each hop's host before it is requested and, through the client,
+  // the address every connection actually reached (a name that resolves elsewhere when
+  // checked and to a refused address when connected is caught there).
+  common::HttpClient client({.request_timeout = options.stall_timeout,
+                             .max_idle_per_host = 1,
+                             .ca_file = options.ca_file,
+                             .refuse_peer = options.refuse});
   PullResult result;
   result.path = options.dest;
   int64_t total = -1;
@@ -203,6 +208,10 @@ absl::StatusOr<PullResult> PullFile(const PullOptions& options) {
       }
     }
     const Attempt attempt = Fetch(client, url, options, part, have, &written, report);
+    if (attempt.status.code() == absl::StatusCode::kPermissionDenied) {  // only the peer check says this
+      return absl::InvalidArgumentError(fmt::format("refusing to pull from {}: {}", url,
+                                                    common::ToStd(attempt.status.message())));
+    }
     if (IsRedirect(attempt.http_status)) {
       TP_ASSIGN_OR_RETURN(url, NextHop(url, attempt.location, ++redirects));
       continue;

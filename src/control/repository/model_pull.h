@@ -45,8 +45,9 @@ struct PullOptions {
   std::chrono::milliseconds initial_backoff{200};  // doubled per failed try, up to 10 s
   std::chrono::milliseconds stall_timeout{30'000};  // no byte for this long: retry
   const std::atomic<bool>* cancel = nullptr;     // set to stop (Cancelled; DEST.part kept)
-  // Asked before every hop (the URL, then each redirect's target) with its host and port;
-  // true refuses the hop (InvalidArgument naming the URL, nothing requested from it).
+  // Asked before every hop (the URL, then each redirect's target) with its host and port,
+  // and after every connection with the address it reached; true refuses the hop
+  // (InvalidArgument naming the URL, nothing requested from it).
   std::function<bool(std::string_view host, int port)> refuse;
 };
 

@@ -1,5 +1,6 @@
 #include "common/http_client.h"
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <mutex>
@@ -22,7 +23,8 @@ class HttpClientTest : public ::testing::Test {
  protected:
   void StartServer(HttpServerOptions options = {}) {
     HttpRouter router;
-    router.Add(HttpMethod::kGet, "/hello", HttpSyncHandler([](const HttpRequest&) {
+    router.Add(HttpMethod::kGet, "/hello", HttpSyncHandler([this](const HttpRequest&) {
+                 ++hellos_;
                  return HttpResponse::Text(200, "hello");
                }));
     router.Add(HttpMethod::kGet, "/big", HttpSyncHandler([](const HttpRequest&) {
@@ -56,6 +58,7 @@ class HttpClientTest : public ::testing::Test {
   std::unique_ptr<HttpServer> server_;
   std::mutex mu_;
   std::vector<std::shared_ptr<Responder>> parked_;
+  std::atomic<int> hellos_{0};
 };
 
 TEST_F(HttpClientTest, RefusedConnectionIsUnavailable) {
@@ -69,6 +72,29 @@ TEST_F(HttpClientTest, RefusedConnectionIsUnavailable) {
   auto response = client.Send({.url = "http://127.0.0.1:" + std::to_string(port) + "/"});
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(HttpClientTest, ARefusedPeerIsJudgedByTheAddressReachedAndGetsNoRequest) {
+  StartServer();
+  std::vector<std::pair<std::string, int>> asked;
+  HttpClient client({.refuse_peer = [&](std::string_view address, int port) {
+    asked.emplace_back(address, port);
+    return address == "127.0.0.1" && port == server_->port();
+  }});
+  // "localhost" names no refused address; the connection it makes reaches one.
+  const std::string url = "http://localhost:" + std::to_string(server_->port()) + "/hello";
+  auto response = client.Send({.url = url});
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(hellos_.load(), 0);
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0], std::make_pair(std::string("127.0.0.1"), static_cast<int>(server_->port())));
+  // A peer the check lets through is served as usual.
+  HttpClient allowing({.refuse_peer = [](std::string_view, int) { return false; }});
+  auto ok = allowing.Send({.url = url});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(hellos_.load(), 1);
 }
 
 // A caller may keep the stream's handle in what its callbacks capture (the gateway's proxy

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <string_view>
+#include <vector>
 
 #include "common/sha256.h"
 #include "testing/file_server.h"
@@ -122,6 +124,25 @@ TEST_F(ModelPullTest, RefusesUrlsItCannotFetch) {
     options.url = url;
     EXPECT_EQ(PullFile(options).status().code(), absl::StatusCode::kInvalidArgument) << url;
   }
+}
+
+TEST_F(ModelPullTest, AHostThatConnectsToARefusedAddressGetsNoRequest) {
+  // The hop's host passes the check ("localhost" is not the refused "127.0.0.1"), as a
+  // name does when it resolves elsewhere at the check and to a refused address at the
+  // connection (DNS rebinding); the connection's peer is judged too.
+  PullOptions options = Options();
+  options.url = server_->url("/model.gguf", "localhost");
+  std::vector<std::string> asked;
+  options.refuse = [&](std::string_view host, int port) {
+    asked.emplace_back(host);
+    return host == "127.0.0.1" && port == server_->port();
+  };
+  auto result = PullFile(options);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
+  EXPECT_NE(result.status().message().find("127.0.0.1"), std::string_view::npos) << result.status();
+  EXPECT_EQ(server_->requests(), 0);
+  EXPECT_EQ(asked, (std::vector<std::string>{"localhost", "127.0.0.1"}));
+  EXPECT_FALSE(std::filesystem::exists(Dest()));
 }
 
 TEST(ResolveModelUrlTest, MapsHuggingFaceReferences) {
