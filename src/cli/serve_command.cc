@@ -272,7 +272,13 @@ int RunPlanes(const PlaneFlags& flags, bool with_public_api) {
   // Declared before what forwards requests, so that it is destroyed after them: the
   // proxy's upstream callbacks hold responders of this server's exchanges.
   std::unique_ptr<common::HttpServer> server;
-  common::HttpClient upstream_client({.threads = 2});
+  // A connection that reaches this server itself (an external backend whose host name
+  // resolves here, which the admin API's literal check cannot see) is refused before a
+  // request is forwarded: it would forward each request to itself.
+  control::ControlPlane* self = plane->get();
+  common::HttpClient upstream_client({.threads = 2, .refuse_peer = [self](std::string_view address, int port) {
+                                        return self->repository().IsOwnAddress(address, port);
+                                      }});
   // The gateway follows the control plane's state in-process (a split gateway does the
   // same over GET /admin/v1/gateway/state).
   gateway::GatewayState state;

@@ -25,6 +25,7 @@
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
 #include "testing/file_server.h"
+#include "testing/loopback_name.h"
 #include "testing/postgres_server.h"
 #include "testing/redis_server.h"
 #include "testing/control_plane_fixture.h"
@@ -593,6 +594,25 @@ TEST_F(ControlPlaneTest, AnExternalBackendGetsItsKeyAndNobodyElseSeesIt) {
   EXPECT_THAT(refused.body, HasSubstr("refused the gateway's credentials"));
   EXPECT_EQ(Cli({"backends", "rm", "hosted"}).code, 0);
   EXPECT_NE(Cli({"backends", "set", "bad", "--model", "m", "--url", "file:///etc/passwd"}).code, 0);
+
+  // A backend whose host name leads back to serve itself passes the admin API's literal
+  // check; the gateway refuses the connection by the address it reached instead of
+  // forwarding each request to itself.
+  if (const std::string loop_name = testing::LoopbackHostName(); !loop_name.empty()) {
+    const std::string port = url_.substr(url_.rfind(':') + 1);
+    ASSERT_EQ(Cli({"backends", "set", "loop", "--model", "gpt-loop", "--url",
+                   "http://" + loop_name + ":" + port + "/v1"}).code, 0);
+    const json loop_body = {{"model", "gpt-loop"}, {"prompt", "a"}, {"max_tokens", 1}};
+    common::HttpResponse looped;
+    for (int i = 0; i < 100; ++i) {
+      looped = Post("/v1/completions", loop_body);
+      if (looped.status != 404) break;
+      std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_EQ(looped.status, 502) << loop_name << ": " << looped.body;
+    EXPECT_THAT(looped.body, HasSubstr("refused address")) << looped.body;
+    EXPECT_EQ(Cli({"backends", "rm", "loop"}).code, 0);
+  }
 
   // The ledger names the backend as the instance.
   json rows = CliJson({"usage", "--by", "model", "--model", "gpt-mini"});

@@ -1,9 +1,5 @@
 #include "control/repository/repository.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -17,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/file_server.h"
+#include "testing/loopback_name.h"
 #include "testing/test_pki.h"
 #include "unit/control/repository/repository_test_support.h"
 #include "testing/status_message.h"
@@ -312,24 +309,7 @@ TEST_F(RepositoryPullTest, ARedirectToTheOwnAddressFailsThePullWithoutRequesting
 }
 
 TEST_F(RepositoryPullTest, AHostNameThatResolvesToTheOwnAddressFailsThePull) {
-  // A name other than "localhost" that the resolver maps to loopback here: this machine's
-  // own name (Debian lists it in /etc/hosts as 127.0.1.1), or one of /etc/hosts' aliases.
-  std::vector<std::string> names = {"ip6-localhost", "ip6-loopback", "localhost.localdomain"};
-  char hostname[256] = {};
-  if (::gethostname(hostname, sizeof(hostname) - 1) == 0) names.insert(names.begin(), hostname);
-  std::string loopback_name;
-  for (const std::string& name : names) {
-    addrinfo hints{};
-    hints.ai_family = AF_INET;
-    addrinfo* found = nullptr;
-    if (::getaddrinfo(name.c_str(), nullptr, &hints, &found) != 0) continue;
-    const uint32_t address = ntohl(reinterpret_cast<const sockaddr_in*>(found->ai_addr)->sin_addr.s_addr);
-    ::freeaddrinfo(found);
-    if ((address >> 24) == 127) {
-      loopback_name = name;
-      break;
-    }
-  }
+  const std::string loopback_name = testing::LoopbackHostName();
   if (loopback_name.empty()) GTEST_SKIP() << "no name besides localhost resolves to 127.0.0.0/8 here";
   Open({"127.0.0.1:" + std::to_string(server_->port())});
   absl::StatusOr<PullJob> started = Pull(server_->url("/model.gguf", loopback_name));
