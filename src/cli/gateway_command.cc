@@ -1,9 +1,15 @@
 // `triplane gateway`: the public OpenAI API on its own, following a control plane
 // (`triplane control` or `serve`) for keys, config and instances by long poll.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "cli/http_flags.h"
@@ -35,6 +41,22 @@ struct GatewayFlags {
   double hold_timeout_s = 60;
 };
 
+// True when `address` (an IP literal, as HttpClientOptions::refuse_peer gives it) is this
+// machine as a server bound to `bound_host` answers it: loopback, the unspecified
+// address, or the bound address itself.
+bool IsOwnAddress(std::string_view address, const std::string& bound_host) {
+  const std::string text(address);
+  in_addr v4{};
+  in6_addr v6{};
+  if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+    const uint32_t a = ntohl(v4.s_addr);
+    if ((a >> 24) == 127 || a == 0) return true;
+  } else if (::inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6) || IN6_IS_ADDR_UNSPECIFIED(&v6)) return true;
+  }
+  return text == bound_host;
+}
+
 int GatewayError(const absl::Status& status) {
   std::fprintf(stderr, "triplane gateway: %s\n", std::string(status.message()).c_str());
   return 1;
@@ -65,7 +87,14 @@ int RunGateway(GatewayFlags& flags) {
              }));
   common::AddMetricsRoute(router, registry);
   std::unique_ptr<common::HttpServer> server;  // destroyed after what forwards requests
-  common::HttpClient upstream_client({.threads = 2});
+  // A connection that reaches this gateway itself (a backend whose address leads back
+  // here; the control plane does not know this process's port) is refused before a
+  // request is forwarded: it would forward each request to itself.
+  std::atomic<int> own_port{-1};
+  common::HttpClient upstream_client(
+      {.threads = 2, .refuse_peer = [&own_port, bound = flags.http.host](std::string_view address, int port) {
+         return port == own_port.load() && IsOwnAddress(address, bound);
+       }});
   gateway::Proxy proxy({.client = &upstream_client});
   absl::StatusOr<std::unique_ptr<gateway::LimitCounters>> limits = gateway::MakeLimitCounters(
       flags.limits, flags.limits_fail_open ? gateway::FailMode::kOpen : gateway::FailMode::kClosed);
@@ -99,6 +128,7 @@ int RunGateway(GatewayFlags& flags) {
   gateway::AddWebRoutes(router);  // the chat page at /, the admin console at /admin
   server = std::make_unique<common::HttpServer>(flags.http, std::move(router));
   if (absl::Status status = server->Start(); !status.ok()) return GatewayError(status);
+  own_port = server->port();
   const std::string url = ServerUrl(flags.http, server->port());
   spdlog::info("triplane {} gateway: serving on {} (control plane {})", common::GetBuildInfo().version,
                url, flags.gateway.control_url);

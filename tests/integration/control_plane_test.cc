@@ -512,6 +512,25 @@ TEST_F(ControlPlaneTest, ASplitGatewayFollowsTheControlPlane) {
     if (status != 200) std::this_thread::sleep_for(50ms);
   }
   EXPECT_EQ(status, 200);
+  // A backend whose address leads back to the split gateway (the control plane cannot
+  // know its port) is refused by the gateway when it connects, not forwarded to itself.
+  if (const std::string loop_name = testing::LoopbackHostName(); !loop_name.empty()) {
+    url_ = serve_url;
+    const std::string port = gateway_url.substr(gateway_url.rfind(':') + 1);
+    ASSERT_EQ(Cli({"backends", "set", "loop", "--model", "gpt-loop", "--url",
+                   "http://" + loop_name + ":" + port + "/v1"}).code, 0);
+    url_ = gateway_url;
+    common::HttpResponse looped;
+    for (int i = 0; i < 100; ++i) {
+      looped = Post("/v1/completions", {{"model", "gpt-loop"}, {"prompt", "a"}, {"max_tokens", 1}});
+      if (looped.status != 404) break;
+      std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_EQ(looped.status, 502) << loop_name << ": " << looped.body;
+    EXPECT_THAT(looped.body, HasSubstr("refused address")) << looped.body;
+    url_ = serve_url;
+    EXPECT_EQ(Cli({"backends", "rm", "loop"}).code, 0);
+  }
   url_ = serve_url;
   split.process->Signal(SIGTERM);
   auto exit = split.process->Wait(30s);
