@@ -6,7 +6,6 @@
 // cache -- where 4 KiB pages would cost a TLB miss on almost every block touched.
 
 #include <cstddef>
-#include <span>
 
 namespace triplane::engine {
 
@@ -27,13 +26,6 @@ class HugePageBuffer {
   bool empty() const { return data_ == nullptr; }
   std::byte* data() const { return data_; }
   size_t size() const { return size_; }  // the mapped bytes: requested, rounded up
-
-  // The first n elements of the buffer as T (trivial types only). REQUIRES: n * sizeof(T)
-  // <= size().
-  template <class T>
-  std::span<T> As(size_t n) const {
-    return {reinterpret_cast<T*>(data_), n};
-  }
 
  private:
   std::byte* data_ = nullptr;
