@@ -9,6 +9,13 @@
 
 namespace triplane::engine {
 
+namespace {
+// The first position of the largest logit (a vectorized pass, not a branch per token).
+int32_t Greatest(std::span<const float> logits) {
+  return static_cast<int32_t>(cpu::ArgMax(logits.data(), static_cast<int64_t>(logits.size())));
+}
+}  // namespace
+
 absl::Status ValidateSamplingParams(const SamplingParams& p, int64_t vocab_size) {
   auto bad = [](std::string_view name, double value, std::string_view range) {
     return absl::InvalidArgumentError(fmt::format("{} = {} is out of range: {}", name, value, range));
@@ -62,7 +69,7 @@ int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> histor
   for (const auto& [token, bias] : p.logit_bias) logits[static_cast<size_t>(token)] += bias;
 
   if (p.temperature == 0.0f) {
-    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    return Greatest(logits);
   }
 
   // Sorting a whole vocabulary costs milliseconds per token, so it never is: top-k
@@ -75,7 +82,7 @@ int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> histor
   auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
   const auto vocab = static_cast<size_t>(vocab_);
   candidates_.clear();
-  const float max_logit = *std::max_element(logits.begin(), logits.end());
+  const float max_logit = logits[static_cast<size_t>(Greatest(logits))];
   if (p.top_k > 0 && static_cast<size_t>(p.top_k) < vocab) {
     for (size_t i = 0; i < vocab; ++i) candidates_.emplace_back(logits[i], static_cast<int32_t>(i));
     const auto k = static_cast<std::ptrdiff_t>(p.top_k);
@@ -142,7 +149,7 @@ int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> histor
       if (cumulative >= p.top_p) break;
     }
     if (candidates_.empty()) {
-      candidates_.emplace_back(max_logit, static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+      candidates_.emplace_back(max_logit, Greatest(logits));
     }
   }
 
@@ -167,13 +174,13 @@ int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> histor
   // Rounding left the target past the last sum: the least likely kept token, or the
   // most likely one when the whole vocabulary was drawn from.
   return narrowed ? candidates_.back().second
-                  : static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+                  : Greatest(logits);
 }
 
 namespace {
 
 double LogSumExp(std::span<const float> logits) {
-  const float max_logit = *std::max_element(logits.begin(), logits.end());
+  const float max_logit = logits[static_cast<size_t>(Greatest(logits))];
   double sum = 0;
   for (float l : logits) sum += std::exp(static_cast<double>(l) - max_logit);
   return max_logit + std::log(sum);

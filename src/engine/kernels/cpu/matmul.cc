@@ -7,6 +7,9 @@
 
 #include "engine/kernels/cpu/matmul.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "engine/kernels/cpu/quant_internal.h"
 
 // foreach_target.h must come before the per-target headers.
@@ -201,6 +204,39 @@ double ExpScaledT(const float* HWY_RESTRICT x, int64_t n, float shift, float sca
     sum += out[i];
   }
   return sum;
+}
+
+int64_t ArgMaxT(const float* HWY_RESTRICT x, int64_t n) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  // The largest value, then the first position holding it: two passes over a row that
+  // is in cache, against one compare-and-branch per element.
+  int64_t i = 0;
+  float best = x[0];
+  if (n >= N) {
+    auto m = hn::LoadU(d, x);
+    auto nan = hn::IsNaN(m);
+    for (i = N; i + N <= n; i += N) {
+      const auto v = hn::LoadU(d, x + i);
+      nan = hn::Or(nan, hn::IsNaN(v));
+      m = hn::Max(m, v);
+    }
+    if (!hn::AllFalse(d, nan)) return -1;
+    best = hn::GetLane(hn::MaxOfLanes(d, m));
+  }
+  for (; i < n; ++i) {
+    if (std::isnan(x[i])) return -1;
+    best = x[i] > best ? x[i] : best;
+  }
+  const auto target = hn::Set(d, best);
+  for (i = 0; i + N <= n; i += N) {
+    const intptr_t at = hn::FindFirstTrue(d, hn::Eq(hn::LoadU(d, x + i), target));
+    if (at >= 0) return i + at;
+  }
+  for (; i < n; ++i) {
+    if (x[i] == best) return i;
+  }
+  return -1;  // not reached: only a NaN equals nothing
 }
 
 void SoftmaxF16T(float* HWY_RESTRICT x, int64_t n, float scale) {
@@ -461,6 +497,13 @@ HWY_EXPORT(ExpScaledT);
 HWY_EXPORT(SiluMulT);
 HWY_EXPORT(ScoreBlocksF16T);
 HWY_EXPORT(SoftmaxF16T);
+HWY_EXPORT(ArgMaxT);
+
+int64_t ArgMax(const float* x, int64_t n) {
+  if (n <= 0) return -1;
+  const int64_t at = HWY_DYNAMIC_DISPATCH(ArgMaxT)(x, n);
+  return at >= 0 ? at : std::max_element(x, x + n) - x;  // NaNs: std::max_element's answer
+}
 
 void SiluMul(float* g, const float* u, int64_t n) { HWY_DYNAMIC_DISPATCH(SiluMulT)(g, u, n); }
 

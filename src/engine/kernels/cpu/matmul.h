@@ -63,6 +63,10 @@ void RoundToF16(float* x, int64_t n);
 // activation), vectorized; exp's argument is capped at 80.
 void SiluMul(float* g, const float* u, int64_t n);
 
+// The position of the largest of x[0, n), the first one on ties (std::max_element's
+// answer), vectorized; with NaNs among them, std::max_element's answer. -1 when n <= 0.
+int64_t ArgMax(const float* x, int64_t n);
+
 // out[i] = exp((x[i] - shift) * scale) for i in [0, n) (a polynomial exp, vectorized);
 // returns their sum. For sampling: shift the largest logit, scale 1 / temperature.
 double ExpScaled(const float* x, int64_t n, float shift, float scale, float* out);

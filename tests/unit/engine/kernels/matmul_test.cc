@@ -386,6 +386,30 @@ TEST_P(KernelTest, ExpScaledMatchesExpAndSumsTheTail) {
   }
 }
 
+// The greedy pick: std::max_element's answer (the first of equal maxima) for every
+// length around the vector width and a vocabulary, with ties, infinities and one NaN.
+TEST_P(KernelTest, ArgMaxIsTheFirstLargest) {
+  std::mt19937 rng(12);
+  for (int64_t n : {1, 2, 7, 15, 16, 17, 31, 32, 33, 100, 32000}) {
+    std::vector<float> x = Gaussian(n, rng);
+    EXPECT_EQ(ArgMax(x.data(), n), std::max_element(x.begin(), x.end()) - x.begin()) << "n " << n;
+    const int64_t late = n - 1, early = n / 3;  // equal maxima: the earlier one
+    x[static_cast<size_t>(late)] = 50.0f;
+    x[static_cast<size_t>(early)] = 50.0f;
+    EXPECT_EQ(ArgMax(x.data(), n), early) << "n " << n;
+    std::vector<float> same(static_cast<size_t>(n), -1.0f);
+    EXPECT_EQ(ArgMax(same.data(), n), 0) << "n " << n;
+    std::vector<float> low(static_cast<size_t>(n), -HUGE_VALF);
+    low[static_cast<size_t>(late)] = -1e30f;
+    EXPECT_EQ(ArgMax(low.data(), n), late) << "n " << n;
+    x[static_cast<size_t>(n / 2)] = HUGE_VALF;
+    EXPECT_EQ(ArgMax(x.data(), n), n / 2) << "n " << n;
+    x[0] = std::nanf("");
+    EXPECT_EQ(ArgMax(x.data(), n), std::max_element(x.begin(), x.end()) - x.begin()) << "n " << n;
+  }
+  EXPECT_EQ(ArgMax(nullptr, 0), -1);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTargets, KernelTest, ::testing::ValuesIn(KernelTargets()),
                          [](const ::testing::TestParamInfo<int64_t>& info) {
                            return std::string(hwy::TargetName(info.param));
