@@ -60,7 +60,8 @@ HWY_INLINE __m512i Broadcast32(const void* p) {
 // multiply-add's latency hidden), and J = 16 reads a group from memory once for a
 // 16-sequence decode step. The tile keeps a block's J rows of quants side by side, so
 // every activation load is one base register plus a constant. The float accumulators
-// live in a stack buffer (J sums and the weight registers already fill most of the 32).
+// are a stack array (J sums and the weight registers already fill most of the 32 vector
+// registers; the compiler keeps in registers what still fits).
 // `next`, when set, is the next group: its lines are prefetched block by block, so that
 // the first pass over a group from memory overlaps with the arithmetic.
 template <int J, bool kQ4>
