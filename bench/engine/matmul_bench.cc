@@ -13,6 +13,7 @@
 //    "kernel_target": "AVX3_DL", "best_gmac_per_s": 231.4, "weight_gb_per_s": 15.4}
 //
 //   matmul_bench --rows 2048 --cols 768 --acts 16 --threads 1
+//   matmul_bench --peak          # {"peak_gmac_per_s": ...}: one thread's vpdpbusd ceiling
 
 #include <algorithm>
 #include <barrier>
@@ -29,11 +30,45 @@
 #include "engine/kernels/cpu/interleaved.h"
 #include "engine/kernels/cpu/quant.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define TRIPLANE_HAVE_VNNI_PEAK 1
+#endif
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using triplane::engine::GgmlType;
 namespace cpu = triplane::engine::cpu;
+
+#ifdef TRIPLANE_HAVE_VNNI_PEAK
+// The machine's ceiling for the kernel's core instruction: 12 independent chains of
+// 512-bit vpdpbusd (64 multiply-adds each), enough to cover its latency on every port
+// that runs it. GMAC/s on this thread, best of `trials` runs of `iterations` rounds.
+__attribute__((target("avx512f,avx512vnni"))) double VnniPeak(int trials, int64_t iterations) {
+  double best = 0;
+  for (int trial = 0; trial < trials; ++trial) {
+    __m512i acc[12];
+    for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_epi32(i);
+    __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(5);
+    const auto start = Clock::now();
+    for (int64_t n = 0; n < iterations; ++n) {
+      for (int i = 0; i < 12; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
+      asm volatile("" : "+v"(a));  // keeps the loop from being folded away
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    alignas(64) int32_t lanes[16];
+    int32_t sink = 0;
+    for (int i = 0; i < 12; ++i) {
+      _mm512_store_si512(lanes, acc[i]);
+      sink += lanes[0];
+    }
+    asm volatile("" : : "r"(sink));
+    best = std::max(best, static_cast<double>(iterations) * 12 * 64 / seconds / 1e9);
+  }
+  return best;
+}
+#endif
 
 }  // namespace
 
@@ -42,6 +77,7 @@ int main(int argc, char** argv) {
   int threads = 1, trials = 20;
   double min_ms = 20;
   std::string type_name = "q8_0";
+  bool peak = false;
   CLI::App app{"Throughput of the interleaved mat-mat kernel on one weight matrix"};
   app.add_option("--rows", rows, "matrix rows (a multiple of 16)")->check(CLI::Range(int64_t{16}, int64_t{1} << 22));
   app.add_option("--cols", cols, "matrix columns (a multiple of 32)")->check(CLI::Range(int64_t{32}, int64_t{1} << 16));
@@ -50,7 +86,18 @@ int main(int argc, char** argv) {
   app.add_option("--trials", trials, "timed runs; the best is reported")->check(CLI::Range(1, 1000));
   app.add_option("--min-ms", min_ms, "shortest timed run, in milliseconds")->check(CLI::Range(1.0, 60000.0));
   app.add_option("--type", type_name, "weight type")->check(CLI::IsMember({"q8_0", "q4_0"}));
+  app.add_flag("--peak", peak, "measure the vpdpbusd ceiling of one thread instead (AVX-512 VNNI CPUs)");
   CLI11_PARSE(app, argc, argv);
+  if (peak) {
+#ifdef TRIPLANE_HAVE_VNNI_PEAK
+    if (__builtin_cpu_supports("avx512vnni")) {
+      std::printf("{\"peak_gmac_per_s\": %.1f}\n", VnniPeak(trials, 20'000'000));
+      return 0;
+    }
+#endif
+    std::fprintf(stderr, "matmul_bench: --peak needs a CPU with AVX-512 VNNI\n");
+    return 1;
+  }
   const GgmlType type = type_name == "q4_0" ? GgmlType::kQ4_0 : GgmlType::kQ8_0;
   if (!cpu::CanInterleave(type, rows, cols)) {
     std::fprintf(stderr, "matmul_bench: a %s matrix of %lld x %lld cannot be interleaved (rows %% 16, cols %% 32)\n",
