@@ -1,12 +1,8 @@
 // `triplane gateway`: the public OpenAI API on its own, following a control plane
 // (`triplane control` or `serve`) for keys, config and instances by long poll.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <atomic>
 #include <chrono>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
@@ -16,6 +12,7 @@
 #include "common/build_info.h"
 #include "common/http_client.h"
 #include "common/http_server.h"
+#include "common/http_types.h"
 #include "common/metrics.h"
 #include "common/process_metrics.h"
 #include "common/signals.h"
@@ -40,22 +37,6 @@ struct GatewayFlags {
   bool limits_fail_open = false;
   double hold_timeout_s = 60;
 };
-
-// True when `address` (an IP literal, as HttpClientOptions::refuse_peer gives it) is this
-// machine as a server bound to `bound_host` answers it: loopback, the unspecified
-// address, or the bound address itself.
-bool IsOwnAddress(std::string_view address, const std::string& bound_host) {
-  const std::string text(address);
-  in_addr v4{};
-  in6_addr v6{};
-  if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) {
-    const uint32_t a = ntohl(v4.s_addr);
-    if ((a >> 24) == 127 || a == 0) return true;
-  } else if (::inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
-    if (IN6_IS_ADDR_LOOPBACK(&v6) || IN6_IS_ADDR_UNSPECIFIED(&v6)) return true;
-  }
-  return text == bound_host;
-}
 
 int GatewayError(const absl::Status& status) {
   std::fprintf(stderr, "triplane gateway: %s\n", std::string(status.message()).c_str());
@@ -92,8 +73,13 @@ int RunGateway(GatewayFlags& flags) {
   // request is forwarded: it would forward each request to itself.
   std::atomic<int> own_port{-1};
   common::HttpClient upstream_client(
-      {.threads = 2, .refuse_peer = [&own_port, bound = flags.http.host](std::string_view address, int port) {
-         return port == own_port.load() && IsOwnAddress(address, bound);
+      {.threads = 2, .refuse_peer = [&own_port, bound = common::CanonicalHost(flags.http.host)](
+                                         std::string_view address, int port) {
+         // This machine as a server bound to `bound` answers it: loopback, unspecified or
+         // the bound address itself (common::CanonicalHost folds the first two together).
+         if (port != own_port.load()) return false;
+         const std::string host = common::CanonicalHost(address);
+         return host == "127.0.0.1" || host == bound;
        }});
   gateway::Proxy proxy({.client = &upstream_client});
   absl::StatusOr<std::unique_ptr<gateway::LimitCounters>> limits = gateway::MakeLimitCounters(

@@ -1,7 +1,11 @@
 #include "common/http_types.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
 #include "common/strings.h"
 #include "nlohmann/json.hpp"
@@ -261,6 +265,25 @@ bool PresentsApiKey(const HttpRequest& request, std::string_view key) {
     difference = difference | static_cast<unsigned char>(presented[i] ^ key[i]);
   }
   return difference == 0;
+}
+
+std::string CanonicalHost(std::string_view host) {
+  std::string h = AsciiToLower(host);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  if (h == "localhost") return "127.0.0.1";
+  in_addr v4{};
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, h.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6) || IN6_IS_ADDR_UNSPECIFIED(&v6)) return "127.0.0.1";
+    if (!IN6_IS_ADDR_V4MAPPED(&v6)) return h;
+    std::memcpy(&v4, &v6.s6_addr[12], sizeof(v4));
+  } else if (::inet_aton(h.c_str(), &v4) == 0) {
+    return h;
+  }
+  const uint32_t address = ntohl(v4.s_addr);
+  if ((address >> 24) == 127 || address == 0) return "127.0.0.1";
+  char text[INET_ADDRSTRLEN] = {};
+  return ::inet_ntop(AF_INET, &v4, text, sizeof(text)) != nullptr ? std::string(text) : h;
 }
 
 }  // namespace triplane::common

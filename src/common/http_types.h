@@ -101,4 +101,11 @@ struct HttpUrl {
 // Parses an absolute http(s) URL; on failure returns nullopt and says why in `error`.
 std::optional<HttpUrl> ParseHttpUrl(std::string_view url, std::string* error = nullptr);
 
+// One spelling per host for "is this the same server" checks: "localhost", 127.x.y.z, ::1
+// and the wildcard addresses all reach this machine's loopback-bound servers and become
+// "127.0.0.1". IPv4 addresses are read as the resolver reads them (inet_aton: "127.1",
+// "2130706433", "0x7f000001" are 127.0.0.1), IPv6 ones with their IPv4-mapped forms;
+// other names are compared as written (lowercase, brackets dropped).
+std::string CanonicalHost(std::string_view host);
+
 }  // namespace triplane::common

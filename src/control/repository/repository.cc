@@ -41,34 +41,11 @@ bool IsFinished(PullState state) {
          state == PullState::kCancelled;
 }
 
-// "localhost", 127.x.y.z, "::1" and the wildcard addresses all reach this machine's
-// loopback-bound servers: one spelling for the refused-host check. IPv4 addresses are
-// read as the resolver reads them (inet_aton: "127.1", "2130706433", "0x7f000001" are
-// 127.0.0.1), IPv6 ones with their IPv4-mapped forms; other names are compared as written.
-std::string CanonicalHost(std::string_view host) {
-  std::string h = common::AsciiToLower(host);
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  if (h == "localhost") return "127.0.0.1";
-  in_addr v4{};
-  in6_addr v6{};
-  if (::inet_pton(AF_INET6, h.c_str(), &v6) == 1) {
-    if (IN6_IS_ADDR_LOOPBACK(&v6) || IN6_IS_ADDR_UNSPECIFIED(&v6)) return "127.0.0.1";
-    if (!IN6_IS_ADDR_V4MAPPED(&v6)) return h;
-    std::memcpy(&v4, &v6.s6_addr[12], sizeof(v4));
-  } else if (::inet_aton(h.c_str(), &v4) == 0) {
-    return h;
-  }
-  const uint32_t address = ntohl(v4.s_addr);
-  if ((address >> 24) == 127 || address == 0) return "127.0.0.1";
-  char text[INET_ADDRSTRLEN] = {};
-  return ::inet_ntop(AF_INET, &v4, text, sizeof(text)) != nullptr ? std::string(text) : h;
-}
-
 // "host:port" → canonical "host:port"; IPv6 hosts may be bracketed.
 std::string CanonicalHostPort(std::string_view host_port) {
   const size_t colon = host_port.rfind(':');
-  if (colon == std::string_view::npos) return CanonicalHost(host_port);
-  return fmt::format("{}:{}", CanonicalHost(host_port.substr(0, colon)),
+  if (colon == std::string_view::npos) return common::CanonicalHost(host_port);
+  return fmt::format("{}:{}", common::CanonicalHost(host_port.substr(0, colon)),
                      host_port.substr(colon + 1));
 }
 
@@ -234,11 +211,17 @@ class ModelRepository::Impl {
   }
 
   // IsOwnAddress, or a host name that resolves to one of the refused addresses (a name
-  // for 127.0.0.1 in /etc/hosts, say). Resolves: called on the pull's own thread before
-  // each hop, never on a request's.
+  // for 127.0.0.1 in /etc/hosts, say). Names resolve on the pull's own thread, before
+  // each hop; the address each connection reached (asked on the HTTP client's I/O
+  // thread) is a literal, judged without resolving.
   bool ResolvesToOwnAddress(std::string_view host, int port) const {
     if (IsOwnAddress(host, port)) return true;
     const std::string name(host);  // a bracketed IPv6 literal does not resolve: judged above
+    in_addr v4{};
+    in6_addr v6{};
+    if (::inet_pton(AF_INET, name.c_str(), &v4) == 1 || ::inet_pton(AF_INET6, name.c_str(), &v6) == 1) {
+      return false;  // a literal: IsOwnAddress judged it
+    }
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* found = nullptr;

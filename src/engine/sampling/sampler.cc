@@ -82,7 +82,8 @@ int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> histor
   auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
   const auto vocab = static_cast<size_t>(vocab_);
   candidates_.clear();
-  const float max_logit = logits[static_cast<size_t>(Greatest(logits))];
+  const int32_t top = Greatest(logits);
+  const float max_logit = logits[static_cast<size_t>(top)];
   if (p.top_k > 0 && static_cast<size_t>(p.top_k) < vocab) {
     for (size_t i = 0; i < vocab; ++i) candidates_.emplace_back(logits[i], static_cast<int32_t>(i));
     const auto k = static_cast<std::ptrdiff_t>(p.top_k);
@@ -148,9 +149,7 @@ int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> histor
       cumulative += prob(static_cast<size_t>(c.second));
       if (cumulative >= p.top_p) break;
     }
-    if (candidates_.empty()) {
-      candidates_.emplace_back(max_logit, Greatest(logits));
-    }
+    if (candidates_.empty()) candidates_.emplace_back(max_logit, top);
   }
 
   // Temperature, then draw: over the candidates in order, or over the whole vocabulary
@@ -173,8 +172,7 @@ int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> histor
   }
   // Rounding left the target past the last sum: the least likely kept token, or the
   // most likely one when the whole vocabulary was drawn from.
-  return narrowed ? candidates_.back().second
-                  : Greatest(logits);
+  return narrowed ? candidates_.back().second : top;
 }
 
 namespace {

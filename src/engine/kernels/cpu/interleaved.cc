@@ -238,7 +238,7 @@ void PackTilesQ8_0(GgmlType type, const uint8_t* acts, int64_t n_act, int64_t st
   const int64_t tiles = (n_act + kMaxTileActs - 1) / kMaxTileActs;
   quants.resize(static_cast<size_t>(tiles * blocks * kTileBlockBytes));
   info.resize(static_cast<size_t>(tiles * blocks * kMaxTileActs));
-  const int32_t bias = type == GgmlType::kQ4_0 ? -8 : -128;
+  const int32_t bias = internal::CorrectionBias(type);
   const __m256i ones = _mm256_set1_epi8(1);
   for (int64_t r = 0; r < n_act; ++r) {
     const auto* y = reinterpret_cast<const BlockQ8_0*>(acts + r * stride);

@@ -26,6 +26,9 @@ struct ActBlockQ8_0 {
   float d;
   int32_t correction;
 };
+// The weights' unsigned offset the correction undoes, per activation quant: -8 for
+// Q4_0's nibbles, -128 for Q8_0's +128 bias.
+inline int32_t CorrectionBias(GgmlType type) { return type == GgmlType::kQ4_0 ? -8 : -128; }
 // Q4_K: d_a, and the activation sums of sub-blocks (2t, 2t + 1) as int16 pairs.
 struct ActBlockQ8_K {
   float d;

@@ -191,7 +191,7 @@ namespace internal {
 int64_t SummarizeActsQ8_0(GgmlType type, const uint8_t* acts, int64_t n_act, int64_t stride,
                           int64_t cols, std::vector<ActBlockQ8_0>& out) {
   const int64_t blocks = cols / kQK8_0;
-  const int32_t bias = type == GgmlType::kQ4_0 ? -8 : -128;
+  const int32_t bias = CorrectionBias(type);
   out.resize(static_cast<size_t>(n_act * blocks));
   for (int64_t a = 0; a < n_act; ++a) {
     const auto* y = reinterpret_cast<const BlockQ8_0*>(acts + a * stride);
